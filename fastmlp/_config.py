@@ -1,0 +1,42 @@
+"""Compilation options shared by every compiled kernel.
+
+Kept in one place so that all kernels agree on floating-point semantics and on
+caching. Nothing here imports scikit-learn.
+"""
+
+# LLVM fast-math flags. Contraction into FMA, reassociation (which lets reductions
+# vectorise) and reciprocal approximation are allowed. 'nnan' and 'ninf' are left
+# out on purpose: the estimators detect divergence by testing for NaN and inf,
+# and those flags would let LLVM fold such tests to False. 'afn' is left out so
+# exp and tanh keep libm accuracy, which the parity tests with scikit-learn need.
+FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
+
+# Options for serial kernels. nogil lets several Python threads train at once;
+# cache writes the machine code next to the module (or to Numba's user-wide
+# cache directory when the package folder is read-only), so a fresh process loads
+# it instead of compiling; error_model='numpy' drops the division-by-zero checks
+# that would otherwise block vectorisation.
+JIT_OPTIONS = {
+    "nogil": True,
+    "cache": True,
+    "fastmath": FASTMATH,
+    "error_model": "numpy",
+}
+
+# Small helpers are inlined into their callers at Numba IR level: compiling
+# them as functions of their own would cost a machine-code module each, and a
+# separate specialisation for every literal argument.
+HELPER_JIT_OPTIONS = {**JIT_OPTIONS, "inline": "always"}
+
+# Rows per chunk when a mini-batch is split across threads. The split depends
+# on the batch size only, never on the thread count, so results are
+# bit-identical for any number of threads.
+CHUNK_ROWS = 64
+
+# Weight-gradient work is cut into tiles, each a band of output columns of one
+# layer: about TARGET_TILES of them, but none smaller than MIN_TILE_WEIGHTS
+# weights, since thin bands make BLAS slow (measured: 13 tiles of 8 columns
+# took 2.4x longer than 2 whole layers on the digits network). Like the chunks,
+# tiles depend on the layer sizes only, never on the thread count.
+TARGET_TILES = 4
+MIN_TILE_WEIGHTS = 8192

@@ -1,0 +1,319 @@
+"""Forward pass, backward pass and weight gradients of a multilayer perceptron.
+
+Storage, shared by every kernel:
+
+- ``params`` is one flat buffer: each layer's weight matrix (fan_in x fan_out,
+  row-major) in layer order, then each layer's bias vector. ``coef_offsets[l]``
+  and ``intercept_offsets[l]`` locate layer ``l``. The estimators expose
+  ``coefs_`` and ``intercepts_`` as views into it. ``_network.Network`` computes
+  the offsets and allocates every buffer; the kernels allocate nothing.
+- ``units[l]`` is the width of layer ``l``; layer 0 is the input.
+- ``acts`` and ``deltas`` hold, for every layer ``l >= 1``, a row-major block
+  with ``units[l]`` values per row starting at ``act_offsets[l]``: the
+  activations and the gradients of the loss with respect to the pre-activations
+  (the "deltas").
+- Dense input rows are read from the flat row-major buffer ``x_rows``, the
+  block's first row at ``x_start``. Sparse input is read from the CSR arrays
+  ``data, indices, indptr`` (empty ``indptr`` means dense input).
+- ``sample_rows[row]`` is the data-set row that buffer row ``row`` holds: it
+  picks targets, sample weights and sparse input rows.
+
+The functions work on one block of rows (a chunk of a mini-batch) or one band
+of output columns of one layer (a tile), the units of work that the schedule in
+``_epoch`` hands to threads. Matrix products go to BLAS on the flat buffers;
+element loops run on 0-based views (see ``_functions``).
+"""
+
+from numba import njit
+
+from .._config import JIT_OPTIONS
+from ._blas import _gemm
+from ._functions import (
+    _add_bias_and_activate,
+    _block,
+    _multiply_by_derivative,
+    _output_layer,
+)
+
+
+@njit(**JIT_OPTIONS)
+def _sparse_first_layer(z, data, indices, indptr, sample_rows, weights):
+    """z[row] = X[sample_rows[row]] @ W for CSR X, without densifying X."""
+    zero = z.dtype.type(0)
+    for row in range(z.shape[0]):
+        out = z[row]
+        for j in range(len(out)):
+            out[j] = zero
+        sample = sample_rows[row]
+        for position in range(indptr[sample], indptr[sample + 1]):
+            value = data[position]
+            weight_row = weights[indices[position]]
+            for j in range(len(out)):
+                out[j] += value * weight_row[j]
+
+
+@njit(**JIT_OPTIONS)
+def _forward_rows(
+    x_rows,
+    x_start,
+    data,
+    indices,
+    indptr,
+    sample_rows,
+    row_start,
+    row_stop,
+    params,
+    units,
+    coef_offsets,
+    intercept_offsets,
+    acts,
+    act_offsets,
+    hidden_code,
+):
+    """Forward pass of buffer rows ``row_start:row_stop``.
+
+    Hidden layers end activated; the output layer is left as A @ W only, for
+    ``_output_layer`` to add its bias and activation together with the loss.
+    """
+    n_rows = row_stop - row_start
+    last = len(units) - 2
+    for layer in range(last + 1):
+        fan_in, fan_out = units[layer], units[layer + 1]
+        out_start = act_offsets[layer + 1] + row_start * fan_out
+        if layer > 0:
+            _gemm(
+                False,
+                False,
+                n_rows,
+                fan_out,
+                fan_in,
+                1.0,
+                acts,
+                act_offsets[layer] + row_start * fan_in,
+                fan_in,
+                params,
+                coef_offsets[layer],
+                fan_out,
+                0.0,
+                acts,
+                out_start,
+                fan_out,
+            )
+        elif len(indptr) == 0:
+            _gemm(
+                False,
+                False,
+                n_rows,
+                fan_out,
+                fan_in,
+                1.0,
+                x_rows,
+                x_start,
+                fan_in,
+                params,
+                coef_offsets[0],
+                fan_out,
+                0.0,
+                acts,
+                out_start,
+                fan_out,
+            )
+        else:
+            _sparse_first_layer(
+                _block(acts, out_start, n_rows, fan_out),
+                data,
+                indices,
+                indptr,
+                sample_rows[row_start:row_stop],
+                _block(params, coef_offsets[0], fan_in, fan_out),
+            )
+        if layer < last:
+            bias = intercept_offsets[layer]
+            _add_bias_and_activate(
+                _block(acts, out_start, n_rows, fan_out),
+                params[bias : bias + fan_out],
+                hidden_code,
+            )
+
+
+@njit(**JIT_OPTIONS)
+def _forward_backward_rows(
+    x_rows,
+    x_start,
+    data,
+    indices,
+    indptr,
+    sample_rows,
+    row_start,
+    row_stop,
+    target,
+    weights,
+    params,
+    units,
+    coef_offsets,
+    intercept_offsets,
+    acts,
+    deltas,
+    act_offsets,
+    hidden_code,
+    out_code,
+    delta_scale,
+):
+    """Forward pass, loss and backward pass of buffer rows ``row_start:row_stop``.
+
+    Returns the weighted loss of the rows. Each layer's delta is computed once,
+    delta[l] = (delta[l + 1] @ W[l].T) * f'(z[l]), and later reused for all of
+    that layer's weight gradients; the input layer needs no delta.
+    """
+    _forward_rows(
+        x_rows,
+        x_start,
+        data,
+        indices,
+        indptr,
+        sample_rows,
+        row_start,
+        row_stop,
+        params,
+        units,
+        coef_offsets,
+        intercept_offsets,
+        acts,
+        act_offsets,
+        hidden_code,
+    )
+    n_rows = row_stop - row_start
+    top = len(units) - 1
+    start = act_offsets[top] + row_start * units[top]
+    bias = intercept_offsets[top - 1]
+    loss = _output_layer(
+        _block(acts, start, n_rows, units[top]),
+        _block(deltas, start, n_rows, units[top]),
+        params[bias : bias + units[top]],
+        out_code,
+        target,
+        sample_rows[row_start:row_stop],
+        weights,
+        delta_scale,
+    )
+
+    for layer in range(top - 1, 0, -1):
+        fan_in, fan_out = units[layer], units[layer + 1]
+        lower = act_offsets[layer] + row_start * fan_in
+        _gemm(
+            False,
+            True,
+            n_rows,
+            fan_in,
+            fan_out,
+            1.0,
+            deltas,
+            act_offsets[layer + 1] + row_start * fan_out,
+            fan_out,
+            params,
+            coef_offsets[layer],
+            fan_out,
+            0.0,
+            deltas,
+            lower,
+            fan_in,
+        )
+        stop = lower + n_rows * fan_in
+        _multiply_by_derivative(deltas[lower:stop], acts[lower:stop], hidden_code)
+    return loss
+
+
+@njit(**JIT_OPTIONS)
+def _gradient_tile(
+    layer,
+    col_start,
+    col_stop,
+    n_rows,
+    x_rows,
+    x_start,
+    data,
+    indices,
+    indptr,
+    sample_rows,
+    units,
+    coef_offsets,
+    intercept_offsets,
+    acts,
+    deltas,
+    act_offsets,
+    grad,
+):
+    """Unscaled gradient of one tile: columns ``col_start:col_stop`` of layer
+    ``layer``, summed over buffer rows ``0:n_rows``.
+
+    grad[W[:, cols]] = A[layer].T @ delta[layer + 1][:, cols] and
+    grad[b[cols]] = column sums of delta[layer + 1][:, cols]; the L2 penalty and
+    the division by the weight sum come later.
+    """
+    fan_in, fan_out = units[layer], units[layer + 1]
+    width = col_stop - col_start
+    upper = act_offsets[layer + 1]
+    coef_start = coef_offsets[layer] + col_start
+    zero = grad.dtype.type(0)
+    delta = _block(deltas, upper, n_rows, fan_out)
+    if layer > 0:
+        _gemm(
+            True,
+            False,
+            fan_in,
+            width,
+            n_rows,
+            1.0,
+            acts,
+            act_offsets[layer],
+            fan_in,
+            deltas,
+            upper + col_start,
+            fan_out,
+            0.0,
+            grad,
+            coef_start,
+            fan_out,
+        )
+    elif len(indptr) == 0:
+        _gemm(
+            True,
+            False,
+            fan_in,
+            width,
+            n_rows,
+            1.0,
+            x_rows,
+            x_start,
+            fan_in,
+            deltas,
+            upper + col_start,
+            fan_out,
+            0.0,
+            grad,
+            coef_start,
+            fan_out,
+        )
+    else:
+        tile = _block(grad, coef_offsets[layer], fan_in, fan_out)
+        for i in range(fan_in):
+            out = tile[i, col_start:col_stop]
+            for j in range(width):
+                out[j] = zero
+        for row in range(n_rows):
+            delta_row = delta[row, col_start:col_stop]
+            sample = sample_rows[row]
+            for position in range(indptr[sample], indptr[sample + 1]):
+                value = data[position]
+                out = tile[indices[position], col_start:col_stop]
+                for j in range(width):
+                    out[j] += value * delta_row[j]
+
+    bias = intercept_offsets[layer] + col_start
+    bias_grad = grad[bias : bias + width]
+    for j in range(width):
+        bias_grad[j] = zero
+    for row in range(n_rows):
+        delta_row = delta[row, col_start:col_stop]
+        for j in range(width):
+            bias_grad[j] += delta_row[j]

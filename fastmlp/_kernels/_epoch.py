@@ -1,0 +1,437 @@
+"""Compiled entry points: a training epoch, the full-batch loss and gradient, and
+prediction. Each runs as a team of threads (see ``_team``).
+
+Schedule of one mini-batch, identical for any number of threads:
+
+1. Chunks. The batch's rows are cut into chunks of about ``CHUNK_ROWS`` rows, a
+   number that depends on the batch size only. A thread takes a whole chunk and
+   runs the forward pass, the loss and the backward pass (all deltas) of its
+   rows.
+2. Tiles. The weight gradients are cut into tiles, each a band of output
+   columns of one layer (``plan_tiles``). A thread takes a whole tile: the
+   tile's gradient sums over all rows of the batch in one BLAS call, and the
+   optimizer step for the tile's weights and biases follows at once, while
+   the gradient is in cache.
+
+A barrier ends each phase. No floating-point sum is ever split by thread:
+per-chunk losses and per-tile squared norms go to arrays that every thread then
+adds up in the same fixed order. BLAS must run single-threaded inside these
+kernels (the callers see to it), or its threads and the team compete for the
+same cores.
+"""
+
+import numpy as np
+from numba import njit
+
+from .._config import (
+    CHUNK_ROWS,
+    HELPER_JIT_OPTIONS,
+    JIT_OPTIONS,
+    MIN_TILE_WEIGHTS,
+    TARGET_TILES,
+)
+from ._backprop import _forward_backward_rows, _forward_rows, _gradient_tile
+from ._functions import OUT_IDENTITY, _activate_output_row, _block
+from ._optim import (
+    ADAM,
+    ALPHA,
+    BETA_1,
+    BETA_2,
+    LEARNING_RATE,
+    _adam_learning_rate,
+    _finish_gradient_tile,
+    _step_tile,
+)
+from ._team import _barrier, _claim, _reset
+
+# Work-item counters of the two phases.
+_CHUNKS, _TILES = 0, 1
+
+# Rows per block when predicting; blocks are spread over the threads.
+PREDICT_ROWS = 256
+
+
+def plan_tiles(units, target_tiles=TARGET_TILES, min_weights=MIN_TILE_WEIGHTS):
+    """Cut every weight matrix into bands of output columns of similar size.
+
+    Returns an int64 array of (layer, first column, end column) rows. A band
+    holds about ``max(total weights / target_tiles, min_weights)`` weights and
+    at least 8 columns (unless the layer is narrower), so that tiles balance
+    across threads without being too thin for BLAS.
+    """
+    units = [int(u) for u in units]
+    sizes = [fan_in * fan_out for fan_in, fan_out in zip(units[:-1], units[1:])]
+    per_tile = max(1, sum(sizes) // target_tiles, min_weights)
+    tiles = []
+    for layer, size in enumerate(sizes):
+        fan_out = units[layer + 1]
+        n_bands = max(1, min(round(size / per_tile), fan_out // 8))
+        edges = np.linspace(0, fan_out, n_bands + 1).round().astype(np.int64)
+        tiles.extend((layer, start, stop) for start, stop in zip(edges, edges[1:]))
+    return np.array(tiles, dtype=np.int64).reshape(-1, 3)
+
+
+@njit(**HELPER_JIT_OPTIONS)
+def n_chunks(n_rows):
+    """Number of row chunks a batch of ``n_rows`` rows is cut into."""
+    return max(1, (n_rows + CHUNK_ROWS // 2) // CHUNK_ROWS)
+
+
+@njit(**HELPER_JIT_OPTIONS)
+def _squared_weights(params, n_weights):
+    """Sum of the squared weights (biases excluded), in float64."""
+    weights = params[:n_weights]
+    total = 0.0
+    for k in range(n_weights):
+        total += float(weights[k]) * float(weights[k])
+    return total
+
+
+@njit(**HELPER_JIT_OPTIONS)
+def _copy(source, destination):
+    for j in range(len(source)):
+        destination[j] = source[j]
+
+
+@njit(**JIT_OPTIONS)
+def _epoch(
+    thread,
+    n_threads,
+    sync,
+    x,
+    data,
+    indices,
+    indptr,
+    target,
+    weights,
+    order,
+    batch_size,
+    params,
+    units,
+    coef_offsets,
+    intercept_offsets,
+    act_offsets,
+    acts,
+    deltas,
+    x_rows,
+    grad,
+    chunk_losses,
+    tile_squares,
+    tiles,
+    hidden_code,
+    out_code,
+    state,
+    solver,
+    nesterov,
+    settings,
+    adam_step,
+):
+    """One pass of mini-batch training over ``order``; updates params in place.
+
+    ``x`` is the flat row-major dense input (empty when the CSR arrays hold
+    it), ``target`` (n_samples, n_outputs) in the parameters' dtype, ``order``
+    the sample indices in batch order. ``settings`` holds the float64 optimizer
+    settings indexed by the constants of ``_optim``; for Adam the learning rate
+    there is the initial one, and ``adam_step[0]`` (steps taken so far) advances
+    by one per batch. Returns, on thread 0, the sum over batches of batch loss
+    times batch size, which scikit-learn averages into ``loss_curve_``.
+    """
+    n_samples = len(order)
+    n_features = units[0]
+    n_outputs = units[len(units) - 1]
+    dense = len(indptr) == 0
+    alpha = settings[ALPHA]
+    squares = _squared_weights(params, intercept_offsets[0])
+    step = adam_step[0]
+    accumulated_loss = 0.0
+
+    for batch_start in range(0, n_samples, batch_size):
+        batch_stop = min(batch_start + batch_size, n_samples)
+        n_rows = batch_stop - batch_start
+        batch = order[batch_start:batch_stop]
+        n_batch_chunks = n_chunks(n_rows)
+
+        # Phase 1: forward and backward pass, chunk by chunk.
+        if thread == 0:
+            _reset(sync, _TILES)
+        chunk = _claim(sync, _CHUNKS)
+        while chunk < n_batch_chunks:
+            row_start = chunk * n_rows // n_batch_chunks
+            row_stop = (chunk + 1) * n_rows // n_batch_chunks
+            if dense:
+                # Copy the chunk's input rows into batch order.
+                for row in range(row_start, row_stop):
+                    source = batch[row] * n_features
+                    _copy(
+                        x[source : source + n_features],
+                        x_rows[row * n_features : (row + 1) * n_features],
+                    )
+            chunk_losses[chunk] = _forward_backward_rows(
+                x_rows,
+                row_start * n_features,
+                data,
+                indices,
+                indptr,
+                batch,
+                row_start,
+                row_stop,
+                target,
+                weights,
+                params,
+                units,
+                coef_offsets,
+                intercept_offsets,
+                acts,
+                deltas,
+                act_offsets,
+                hidden_code,
+                out_code,
+                1.0,
+            )
+            chunk = _claim(sync, _CHUNKS)
+        _barrier(sync, n_threads)
+
+        # Every thread derives the same batch scalars, in the same order.
+        weight_sum = 0.0
+        for row in range(n_rows):
+            weight_sum += weights[batch[row]]
+        data_loss = 0.0
+        for chunk in range(n_batch_chunks):
+            data_loss += chunk_losses[chunk]
+        if out_code == OUT_IDENTITY:
+            data_loss /= n_outputs
+        accumulated_loss += (data_loss + 0.5 * alpha * squares) / weight_sum * n_rows
+        learning_rate = settings[LEARNING_RATE]
+        if solver == ADAM:
+            step += 1
+            learning_rate = _adam_learning_rate(
+                learning_rate, settings[BETA_1], settings[BETA_2], step
+            )
+
+        # Phase 2: weight gradients and optimizer step, tile by tile.
+        if thread == 0:
+            _reset(sync, _CHUNKS)
+        tile = _claim(sync, _TILES)
+        while tile < len(tiles):
+            layer, col_start, col_stop = tiles[tile, 0], tiles[tile, 1], tiles[tile, 2]
+            _gradient_tile(
+                layer,
+                col_start,
+                col_stop,
+                n_rows,
+                x_rows,
+                0,
+                data,
+                indices,
+                indptr,
+                batch,
+                units,
+                coef_offsets,
+                intercept_offsets,
+                acts,
+                deltas,
+                act_offsets,
+                grad,
+            )
+            tile_squares[tile] = _step_tile(
+                params,
+                grad,
+                state,
+                coef_offsets[layer] + col_start,
+                intercept_offsets[layer] + col_start,
+                units[layer],
+                units[layer + 1],
+                col_stop - col_start,
+                weight_sum,
+                solver,
+                nesterov,
+                learning_rate,
+                settings,
+            )
+            tile = _claim(sync, _TILES)
+        _barrier(sync, n_threads)
+
+        squares = 0.0
+        for tile in range(len(tiles)):
+            squares += tile_squares[tile]
+
+    if thread == 0:
+        adam_step[0] = step
+    return accumulated_loss
+
+
+@njit(**JIT_OPTIONS)
+def _loss_and_gradient(
+    thread,
+    n_threads,
+    sync,
+    x,
+    data,
+    indices,
+    indptr,
+    target,
+    weights,
+    rows,
+    params,
+    units,
+    coef_offsets,
+    intercept_offsets,
+    act_offsets,
+    acts,
+    deltas,
+    chunk_losses,
+    tiles,
+    hidden_code,
+    out_code,
+    alpha,
+    grad,
+):
+    """Full-batch loss (returned on every thread) and its gradient (in ``grad``).
+
+    The loss is scikit-learn's: the weighted mean loss plus alpha / 2 * ||W||^2,
+    both divided by the weight sum; for squared error the mean also runs over
+    the outputs. Unlike scikit-learn, the gradient does the same, so it is the
+    exact gradient of the returned loss. ``rows`` is 0..n_samples - 1.
+    """
+    n_samples = len(rows)
+    n_features = units[0]
+    n_outputs = units[len(units) - 1]
+    delta_scale = 1.0 / n_outputs if out_code == OUT_IDENTITY else 1.0
+    weight_sum = 0.0
+    for row in range(n_samples):
+        weight_sum += weights[row]
+
+    n_data_chunks = n_chunks(n_samples)
+    chunk = _claim(sync, _CHUNKS)
+    while chunk < n_data_chunks:
+        row_start = chunk * n_samples // n_data_chunks
+        row_stop = (chunk + 1) * n_samples // n_data_chunks
+        chunk_losses[chunk] = _forward_backward_rows(
+            x,
+            row_start * n_features,
+            data,
+            indices,
+            indptr,
+            rows,
+            row_start,
+            row_stop,
+            target,
+            weights,
+            params,
+            units,
+            coef_offsets,
+            intercept_offsets,
+            acts,
+            deltas,
+            act_offsets,
+            hidden_code,
+            out_code,
+            delta_scale,
+        )
+        chunk = _claim(sync, _CHUNKS)
+    _barrier(sync, n_threads)
+
+    tile = _claim(sync, _TILES)
+    while tile < len(tiles):
+        layer, col_start, col_stop = tiles[tile, 0], tiles[tile, 1], tiles[tile, 2]
+        _gradient_tile(
+            layer,
+            col_start,
+            col_stop,
+            n_samples,
+            x,
+            0,
+            data,
+            indices,
+            indptr,
+            rows,
+            units,
+            coef_offsets,
+            intercept_offsets,
+            acts,
+            deltas,
+            act_offsets,
+            grad,
+        )
+        _finish_gradient_tile(
+            params,
+            grad,
+            coef_offsets[layer] + col_start,
+            intercept_offsets[layer] + col_start,
+            units[layer],
+            units[layer + 1],
+            col_stop - col_start,
+            alpha,
+            weight_sum,
+        )
+        tile = _claim(sync, _TILES)
+    _barrier(sync, n_threads)
+
+    data_loss = 0.0
+    for chunk in range(n_data_chunks):
+        data_loss += chunk_losses[chunk]
+    if out_code == OUT_IDENTITY:
+        data_loss /= n_outputs
+    squares = _squared_weights(params, intercept_offsets[0])
+    return (data_loss + 0.5 * alpha * squares) / weight_sum
+
+
+@njit(**JIT_OPTIONS)
+def _predict(
+    thread,
+    n_threads,
+    sync,
+    x,
+    data,
+    indices,
+    indptr,
+    rows,
+    params,
+    units,
+    coef_offsets,
+    intercept_offsets,
+    act_offsets,
+    acts,
+    out,
+    hidden_code,
+    out_code,
+):
+    """Output activations of every input row, written to ``out``.
+
+    Blocks of ``PREDICT_ROWS`` rows are claimed by the threads; thread ``t``
+    works in ``acts[t]``, laid out by ``act_offsets`` for one block.
+    """
+    n_samples, n_outputs = out.shape
+    n_features = units[0]
+    top = len(units) - 1
+    work = acts[thread]
+    n_blocks = (n_samples + PREDICT_ROWS - 1) // PREDICT_ROWS
+    block = _claim(sync, _CHUNKS)
+    while block < n_blocks:
+        row_start = block * PREDICT_ROWS
+        n_rows = min(PREDICT_ROWS, n_samples - row_start)
+        _forward_rows(
+            x,
+            row_start * n_features,
+            data,
+            indices,
+            indptr,
+            rows[row_start : row_start + n_rows],
+            0,
+            n_rows,
+            params,
+            units,
+            coef_offsets,
+            intercept_offsets,
+            work,
+            act_offsets,
+            hidden_code,
+        )
+        z = _block(work, act_offsets[top], n_rows, n_outputs)
+        bias = params[
+            intercept_offsets[top - 1] : intercept_offsets[top - 1] + n_outputs
+        ]
+        for row in range(n_rows):
+            _activate_output_row(z[row], bias, out_code)
+            _copy(z[row], out[row_start + row])
+        block = _claim(sync, _CHUNKS)

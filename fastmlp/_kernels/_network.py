@@ -1,0 +1,255 @@
+"""Python side of the compiled core: the layout of one network and calls into
+its kernels.
+
+``Network`` knows where each layer lives in the flat parameter buffer, plans
+the tiles, allocates every buffer the kernels use (the kernels allocate
+nothing), and runs the kernels on a team of threads with BLAS kept to one
+thread. It takes arrays that are already validated and of the network's dtype;
+checking user input is the estimators' job.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._config import CHUNK_ROWS
+from ._epoch import PREDICT_ROWS, _epoch, _loss_and_gradient, _predict, plan_tiles
+from ._functions import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
+from ._optim import (
+    ADAM,
+    ALPHA,
+    BETA_1,
+    BETA_2,
+    EPSILON,
+    LEARNING_RATE,
+    MOMENTUM,
+    N_SETTINGS,
+    SOLVERS,
+)
+from ._team import run_team
+
+_NO_INDEX = np.empty(0, dtype=np.int64)
+
+
+def _input_arrays(X, dtype):
+    """(flat dense values, CSR data, CSR indices, CSR indptr) for the kernels.
+
+    Dense X comes out as a flat row-major view (copied only if it is not
+    C-contiguous of ``dtype``), with empty CSR arrays; sparse X as its CSR
+    arrays with int64 indices, with an empty dense part.
+    """
+    if sp.issparse(X):
+        X = X.tocsr()
+        return (
+            np.empty(0, dtype=dtype),
+            np.asarray(X.data, dtype=dtype),
+            np.asarray(X.indices, dtype=np.int64),
+            np.asarray(X.indptr, dtype=np.int64),
+        )
+    X = np.ascontiguousarray(X, dtype=dtype)
+    return X.reshape(-1), np.empty(0, dtype=dtype), _NO_INDEX, _NO_INDEX
+
+
+class Network:
+    """Layout of a multilayer perceptron in one flat parameter buffer.
+
+    Parameters
+    ----------
+    units : sequence of int
+        Widths of all layers, input and output included.
+    activation : {'identity', 'logistic', 'tanh', 'relu'}
+        Hidden-layer activation.
+    out_activation : {'identity', 'logistic', 'softmax', 'exp'}
+        Output activation; it also fixes the loss (squared error, binary
+        log-loss, log-loss, Poisson deviance).
+    dtype : {numpy.float32, numpy.float64}
+    """
+
+    def __init__(self, units, activation, out_activation, dtype):
+        self.units = np.array(units, dtype=np.int64)
+        self.dtype = np.dtype(dtype)
+        self.hidden_code = HIDDEN_ACTIVATIONS[activation]
+        self.out_code = OUTPUT_ACTIVATIONS[out_activation]
+        fan_in, fan_out = self.units[:-1], self.units[1:]
+        self.coef_offsets = np.concatenate([[0], np.cumsum(fan_in * fan_out)[:-1]])
+        self.n_weights = int(np.sum(fan_in * fan_out))
+        self.intercept_offsets = self.n_weights + np.concatenate(
+            [[0], np.cumsum(fan_out)[:-1]]
+        )
+        self.n_params = self.n_weights + int(np.sum(fan_out))
+        self.tiles = plan_tiles(self.units)
+        self._workspace_key = None
+
+    def views(self, params):
+        """``coefs_`` and ``intercepts_`` lists as views into ``params``."""
+        coefs, intercepts = [], []
+        for layer, (fan_in, fan_out) in enumerate(zip(self.units[:-1], self.units[1:])):
+            start = self.coef_offsets[layer]
+            coefs.append(
+                params[start : start + fan_in * fan_out].reshape(fan_in, fan_out)
+            )
+            start = self.intercept_offsets[layer]
+            intercepts.append(params[start : start + fan_out])
+        return coefs, intercepts
+
+    def pack(self, coefs, intercepts):
+        """A new flat buffer holding the given weight matrices and biases."""
+        params = np.empty(self.n_params, dtype=self.dtype)
+        for view, values in zip(
+            sum(self.views(params), []), list(coefs) + list(intercepts)
+        ):
+            view[...] = values
+        return params
+
+    def _act_layout(self, n_rows):
+        """Offsets of each layer's block in acts/deltas for ``n_rows`` rows."""
+        sizes = n_rows * self.units[1:]
+        offsets = np.concatenate([[0, 0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        return offsets, int(np.sum(sizes))
+
+    def _workspace(self, n_rows, gather_rows):
+        """Buffers for batches of up to ``n_rows`` rows, reused across calls.
+
+        ``gather_rows`` adds room to copy dense input rows into batch order.
+        """
+        key = (n_rows, gather_rows)
+        if key != self._workspace_key:
+            self.act_offsets, size = self._act_layout(n_rows)
+            self.acts = np.empty(size, dtype=self.dtype)
+            self.deltas = np.empty(size, dtype=self.dtype)
+            self.x_rows = np.empty(n_rows * self.units[0] * gather_rows, self.dtype)
+            # At least as many entries as the kernels' chunk count.
+            self.chunk_losses = np.empty(n_rows // CHUNK_ROWS + 1)
+            self._workspace_key = key
+        return self.act_offsets, self.acts, self.deltas, self.x_rows, self.chunk_losses
+
+    def epoch(
+        self,
+        params,
+        state,
+        X,
+        target,
+        weights,
+        order,
+        batch_size,
+        solver,
+        settings,
+        adam_step,
+        nesterov,
+        n_threads,
+    ):
+        """Train one epoch in place; returns sum of batch loss x batch size."""
+        x, data, indices, indptr = _input_arrays(X, self.dtype)
+        max_rows = min(batch_size, len(order))
+        act_offsets, acts, deltas, x_rows, chunk_losses = self._workspace(
+            max_rows, gather_rows=len(indptr) == 0
+        )
+        grad = np.empty(self.n_params, dtype=self.dtype)
+        tile_squares = np.empty(len(self.tiles))
+        return run_team(
+            _epoch,
+            n_threads,
+            x,
+            data,
+            indices,
+            indptr,
+            target,
+            weights,
+            order,
+            batch_size,
+            params,
+            self.units,
+            self.coef_offsets,
+            self.intercept_offsets,
+            act_offsets,
+            acts,
+            deltas,
+            x_rows,
+            grad,
+            chunk_losses,
+            tile_squares,
+            self.tiles,
+            self.hidden_code,
+            self.out_code,
+            state,
+            SOLVERS[solver],
+            nesterov,
+            settings,
+            adam_step,
+        )
+
+    def loss_and_gradient(self, params, X, target, weights, alpha, grad, n_threads):
+        """Full-batch loss, with its gradient written into ``grad``."""
+        x, data, indices, indptr = _input_arrays(X, self.dtype)
+        n_samples = len(weights)
+        act_offsets, acts, deltas, _, chunk_losses = self._workspace(
+            n_samples, gather_rows=False
+        )
+        return run_team(
+            _loss_and_gradient,
+            n_threads,
+            x,
+            data,
+            indices,
+            indptr,
+            target,
+            weights,
+            np.arange(n_samples),
+            params,
+            self.units,
+            self.coef_offsets,
+            self.intercept_offsets,
+            act_offsets,
+            acts,
+            deltas,
+            chunk_losses,
+            self.tiles,
+            self.hidden_code,
+            self.out_code,
+            float(alpha),
+            grad,
+        )
+
+    def predict(self, params, X, n_threads):
+        """Output-layer activations, shape (n_samples, n_outputs)."""
+        x, data, indices, indptr = _input_arrays(X, self.dtype)
+        n_samples = X.shape[0]
+        n_threads = max(1, min(n_threads, -(-n_samples // PREDICT_ROWS)))
+        act_offsets, size = self._act_layout(PREDICT_ROWS)
+        acts = np.empty((n_threads, size), dtype=self.dtype)
+        out = np.empty((n_samples, self.units[-1]), dtype=self.dtype)
+        run_team(
+            _predict,
+            n_threads,
+            x,
+            data,
+            indices,
+            indptr,
+            np.arange(n_samples),
+            params,
+            self.units,
+            self.coef_offsets,
+            self.intercept_offsets,
+            act_offsets,
+            acts,
+            out,
+            self.hidden_code,
+            self.out_code,
+        )
+        return out
+
+
+def optimizer_settings(learning_rate, momentum, beta_1, beta_2, epsilon, alpha):
+    """The float64 settings vector the epoch kernel reads."""
+    settings = np.zeros(N_SETTINGS)
+    settings[LEARNING_RATE] = learning_rate
+    settings[MOMENTUM] = momentum
+    settings[BETA_1] = beta_1
+    settings[BETA_2] = beta_2
+    settings[EPSILON] = epsilon
+    settings[ALPHA] = alpha
+    return settings
+
+
+def optimizer_state(solver, n_params, dtype):
+    """Zeroed optimizer state: velocities (sgd) or both Adam moments."""
+    return np.zeros((2 if SOLVERS[solver] == ADAM else 1, n_params), dtype=dtype)

@@ -1,0 +1,93 @@
+"""Checks of parameters and input data, built on scikit-learn's validation tools.
+
+Everything here runs before any compiled code, so that bad input ends in a
+ValueError that names the problem rather than in a crash or in NaN weights.
+"""
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+
+# Allowed values of every constructor parameter, checked by scikit-learn's
+# parameter validation at the start of fit and partial_fit. A value outside
+# raises InvalidParameterError (a ValueError) naming the parameter and range.
+PARAMETER_CONSTRAINTS = {
+    "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+    "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+    "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+    "alpha": [Interval(Real, 0, None, closed="left")],
+    "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+    "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+    "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+    "power_t": [Interval(Real, 0, None, closed="left")],
+    "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "shuffle": ["boolean"],
+    "random_state": ["random_state"],
+    "tol": [Interval(Real, 0, None, closed="left")],
+    "verbose": ["verbose"],
+    "warm_start": ["boolean"],
+    "momentum": [Interval(Real, 0, 1, closed="both")],
+    "nesterovs_momentum": ["boolean"],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+    "beta_1": [Interval(Real, 0, 1, closed="left")],
+    "beta_2": [Interval(Real, 0, 1, closed="left")],
+    "epsilon": [Interval(Real, 0, None, closed="neither")],
+    "n_iter_no_change": [
+        Interval(Integral, 1, None, closed="left"),
+        Options(Real, {np.inf}),
+    ],
+    "max_fun": [Interval(Integral, 1, None, closed="left")],
+    "n_jobs": [Integral, None],
+}
+
+# MLPRegressor's extra parameter (MLPClassifier's loss is fixed).
+REGRESSOR_CONSTRAINTS = {"loss": [StrOptions({"squared_error", "poisson"})]}
+
+
+def hidden_layer_sizes_list(hidden_layer_sizes):
+    """The hidden layer widths as a list of positive Python ints.
+
+    Raises ValueError for a width that is not a positive integer, so that a
+    zero-width layer never reaches the kernels.
+    """
+    sizes = hidden_layer_sizes
+    if not hasattr(sizes, "__iter__"):
+        sizes = [sizes]
+    sizes = list(sizes)
+    for size in sizes:
+        if (
+            isinstance(size, (bool, np.bool_))
+            or not isinstance(size, (Integral, np.integer))
+            or size < 1
+        ):
+            raise ValueError(
+                "hidden_layer_sizes must contain positive integers (the width of "
+                f"each hidden layer), got {hidden_layer_sizes!r}."
+            )
+    return [int(size) for size in sizes]
+
+
+def check_n_jobs(n_jobs):
+    """n_jobs=0 means no thread at all, which cannot train."""
+    if n_jobs == 0:
+        raise ValueError(
+            "n_jobs == 0 is not allowed: use None or -1 for all cores, or a "
+            "positive number of threads."
+        )
+
+
+def check_poisson_targets(y):
+    """Poisson deviance needs y >= 0; a negative target would give NaN losses."""
+    if np.any(y < 0):
+        raise ValueError(
+            "loss='poisson' requires every target to be >= 0; y has negative "
+            "values. Use loss='squared_error' for targets of any sign."
+        )
+
+
+def check_input_rows(X, name="X"):
+    """Reject data sets without rows before anything is allocated for them."""
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} has 0 samples; at least one is required.")
