@@ -28,10 +28,13 @@ JIT_OPTIONS = {
 # separate specialisation for every literal argument.
 HELPER_JIT_OPTIONS = {**JIT_OPTIONS, "inline": "always"}
 
-# Rows per chunk when a mini-batch is split across threads. The split depends
-# on the batch size only, never on the thread count, so results are
-# bit-identical for any number of threads.
+# Rows per chunk when a mini-batch is split across threads: about CHUNK_ROWS,
+# in an even number of chunks so two threads share a batch evenly, and no
+# split below 2 * MIN_CHUNK_ROWS rows. The split depends on the batch size
+# only, never on the thread count, so results are bit-identical for any
+# number of threads.
 CHUNK_ROWS = 64
+MIN_CHUNK_ROWS = 16
 
 # Weight-gradient work is cut into tiles, each a band of output columns of one
 # layer: about TARGET_TILES of them, but none smaller than MIN_TILE_WEIGHTS
@@ -39,4 +42,4 @@ CHUNK_ROWS = 64
 # took 2.4x longer than 2 whole layers on the digits network). Like the chunks,
 # tiles depend on the layer sizes only, never on the thread count.
 TARGET_TILES = 4
-MIN_TILE_WEIGHTS = 8192
+MIN_TILE_WEIGHTS = 2048

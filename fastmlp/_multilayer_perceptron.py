@@ -35,7 +35,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._kernels import Network
+from ._kernels import PREDICT_ROWS, network
 from ._stochastic import StochasticOptimizer
 from ._threads import effective_n_threads, single_threaded_blas
 from ._validation import (
@@ -117,8 +117,10 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
 
     def _network(self, dtype):
         """Layout and compiled calls for the current coefs_ shapes."""
-        units = [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
-        return Network(units, self.activation, self.out_activation_, dtype)
+        units = (self.coefs_[0].shape[0], *(c.shape[1] for c in self.coefs_))
+        return network(
+            units, self.activation, self.out_activation_, np.dtype(dtype).name
+        )
 
     def _initialize(self, y, layer_units, dtype):
         """Set the fitted attributes of a new network and draw its weights."""
@@ -462,11 +464,20 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
 
     def _forward(self, X):
         """Output-layer activations for validated X, in the network's dtype."""
-        dtype = self.coefs_[0].dtype
-        network = self._network(dtype)
-        params = network.pack(self.coefs_, self.intercepts_)
+        layout = self._network(self.coefs_[0].dtype)
+        # After fit, coefs_ and intercepts_ are views into one flat buffer that
+        # the kernel can use as it is; otherwise (unpickled or assigned by the
+        # user) they are copied into one.
+        params = layout.buffer_of(self.coefs_, self.intercepts_)
+        if params is None:
+            params = layout.pack(self.coefs_, self.intercepts_)
+        n_threads = effective_n_threads(self.n_jobs)
+        if X.shape[0] <= PREDICT_ROWS:
+            # One block of rows: one thread, and BLAS sees products too small
+            # to start threads of its own.
+            return layout.predict(params, X, 1)
         with single_threaded_blas():
-            return network.predict(params, X, effective_n_threads(self.n_jobs))
+            return layout.predict(params, X, n_threads)
 
     def _validate_predict_input(self, X):
         X = validate_data(

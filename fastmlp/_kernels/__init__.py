@@ -16,6 +16,13 @@ Module map:
 Nothing in this package imports scikit-learn.
 """
 
-from ._network import Network, optimizer_settings, optimizer_state
+from ._epoch import PREDICT_ROWS
+from ._network import Network, network, optimizer_settings, optimizer_state
 
-__all__ = ["Network", "optimizer_settings", "optimizer_state"]
+__all__ = [
+    "PREDICT_ROWS",
+    "Network",
+    "network",
+    "optimizer_settings",
+    "optimizer_state",
+]

@@ -35,6 +35,9 @@ from ._functions import (
     _output_layer,
 )
 
+# Up to this many rows, products are computed by loops rather than BLAS.
+FEW_ROWS = 4
+
 
 @njit(**JIT_OPTIONS)
 def _sparse_first_layer(z, data, indices, indptr, sample_rows, weights):
@@ -48,6 +51,25 @@ def _sparse_first_layer(z, data, indices, indptr, sample_rows, weights):
         for position in range(indptr[sample], indptr[sample + 1]):
             value = data[position]
             weight_row = weights[indices[position]]
+            for j in range(len(out)):
+                out[j] += value * weight_row[j]
+
+
+@njit(**JIT_OPTIONS)
+def _few_rows_product(z, x, weights):
+    """z = x @ weights for a handful of rows, streaming each weight row once.
+
+    BLAS gemm copies (packs) the whole weight matrix on every call, which for
+    one or two rows costs more than the product itself.
+    """
+    zero = z.dtype.type(0)
+    for row in range(z.shape[0]):
+        out = z[row]
+        for j in range(len(out)):
+            out[j] = zero
+        for i in range(x.shape[1]):
+            value = x[row, i]
+            weight_row = weights[i]
             for j in range(len(out)):
                 out[j] += value * weight_row[j]
 
@@ -80,7 +102,20 @@ def _forward_rows(
     for layer in range(last + 1):
         fan_in, fan_out = units[layer], units[layer + 1]
         out_start = act_offsets[layer + 1] + row_start * fan_out
-        if layer > 0:
+        z = _block(acts, out_start, n_rows, fan_out)
+        weights = _block(params, coef_offsets[layer], fan_in, fan_out)
+        sparse_input = layer == 0 and len(indptr) > 0
+        if layer == 0:
+            in_buffer, in_start = x_rows, x_start
+        else:
+            in_buffer, in_start = acts, act_offsets[layer] + row_start * fan_in
+        if sparse_input:
+            _sparse_first_layer(
+                z, data, indices, indptr, sample_rows[row_start:row_stop], weights
+            )
+        elif n_rows <= FEW_ROWS:
+            _few_rows_product(z, _block(in_buffer, in_start, n_rows, fan_in), weights)
+        else:
             _gemm(
                 False,
                 False,
@@ -88,8 +123,8 @@ def _forward_rows(
                 fan_out,
                 fan_in,
                 1.0,
-                acts,
-                act_offsets[layer] + row_start * fan_in,
+                in_buffer,
+                in_start,
                 fan_in,
                 params,
                 coef_offsets[layer],
@@ -99,41 +134,9 @@ def _forward_rows(
                 out_start,
                 fan_out,
             )
-        elif len(indptr) == 0:
-            _gemm(
-                False,
-                False,
-                n_rows,
-                fan_out,
-                fan_in,
-                1.0,
-                x_rows,
-                x_start,
-                fan_in,
-                params,
-                coef_offsets[0],
-                fan_out,
-                0.0,
-                acts,
-                out_start,
-                fan_out,
-            )
-        else:
-            _sparse_first_layer(
-                _block(acts, out_start, n_rows, fan_out),
-                data,
-                indices,
-                indptr,
-                sample_rows[row_start:row_stop],
-                _block(params, coef_offsets[0], fan_in, fan_out),
-            )
         if layer < last:
             bias = intercept_offsets[layer]
-            _add_bias_and_activate(
-                _block(acts, out_start, n_rows, fan_out),
-                params[bias : bias + fan_out],
-                hidden_code,
-            )
+            _add_bias_and_activate(z, params[bias : bias + fan_out], hidden_code)
 
 
 @njit(**JIT_OPTIONS)

@@ -27,6 +27,7 @@ from .._config import (
     CHUNK_ROWS,
     HELPER_JIT_OPTIONS,
     JIT_OPTIONS,
+    MIN_CHUNK_ROWS,
     MIN_TILE_WEIGHTS,
     TARGET_TILES,
 )
@@ -56,7 +57,7 @@ def plan_tiles(units, target_tiles=TARGET_TILES, min_weights=MIN_TILE_WEIGHTS):
 
     Returns an int64 array of (layer, first column, end column) rows. A band
     holds about ``max(total weights / target_tiles, min_weights)`` weights and
-    at least 8 columns (unless the layer is narrower), so that tiles balance
+    at least 32 columns (unless the layer is narrower), so that tiles balance
     across threads without being too thin for BLAS.
     """
     units = [int(u) for u in units]
@@ -65,7 +66,7 @@ def plan_tiles(units, target_tiles=TARGET_TILES, min_weights=MIN_TILE_WEIGHTS):
     tiles = []
     for layer, size in enumerate(sizes):
         fan_out = units[layer + 1]
-        n_bands = max(1, min(round(size / per_tile), fan_out // 8))
+        n_bands = max(1, min(round(size / per_tile), fan_out // 32))
         edges = np.linspace(0, fan_out, n_bands + 1).round().astype(np.int64)
         tiles.extend((layer, start, stop) for start, stop in zip(edges, edges[1:]))
     return np.array(tiles, dtype=np.int64).reshape(-1, 3)
@@ -74,7 +75,9 @@ def plan_tiles(units, target_tiles=TARGET_TILES, min_weights=MIN_TILE_WEIGHTS):
 @njit(**HELPER_JIT_OPTIONS)
 def n_chunks(n_rows):
     """Number of row chunks a batch of ``n_rows`` rows is cut into."""
-    return max(1, (n_rows + CHUNK_ROWS // 2) // CHUNK_ROWS)
+    if n_rows < 2 * MIN_CHUNK_ROWS:
+        return 1
+    return 2 * max(1, (n_rows + CHUNK_ROWS) // (2 * CHUNK_ROWS))
 
 
 @njit(**HELPER_JIT_OPTIONS)

@@ -8,10 +8,13 @@ thread. It takes arrays that are already validated and of the network's dtype;
 checking user input is the estimators' job.
 """
 
+import functools
+import threading
+
 import numpy as np
 import scipy.sparse as sp
 
-from .._config import CHUNK_ROWS
+from .._config import MIN_CHUNK_ROWS
 from ._epoch import PREDICT_ROWS, _epoch, _loss_and_gradient, _predict, plan_tiles
 from ._functions import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
 from ._optim import (
@@ -27,7 +30,9 @@ from ._optim import (
 )
 from ._team import run_team
 
+# Stand-ins for the unused half of the dense / sparse input arguments.
 _NO_INDEX = np.empty(0, dtype=np.int64)
+_NO_VALUES = {np.dtype(t): np.empty(0, dtype=t) for t in (np.float32, np.float64)}
 
 
 def _input_arrays(X, dtype):
@@ -40,17 +45,30 @@ def _input_arrays(X, dtype):
     if sp.issparse(X):
         X = X.tocsr()
         return (
-            np.empty(0, dtype=dtype),
+            _NO_VALUES[np.dtype(dtype)],
             np.asarray(X.data, dtype=dtype),
             np.asarray(X.indices, dtype=np.int64),
             np.asarray(X.indptr, dtype=np.int64),
         )
     X = np.ascontiguousarray(X, dtype=dtype)
-    return X.reshape(-1), np.empty(0, dtype=dtype), _NO_INDEX, _NO_INDEX
+    return X.reshape(-1), _NO_VALUES[np.dtype(dtype)], _NO_INDEX, _NO_INDEX
+
+
+@functools.lru_cache(maxsize=64)
+def network(units, activation, out_activation, dtype):
+    """The (shared, immutable) ``Network`` for these layer sizes and functions.
+
+    ``units`` is a tuple of ints and ``dtype`` a dtype name, so calls can be
+    cached: predicting one row should not pay for building the layout again.
+    """
+    return Network(units, activation, out_activation, dtype)
 
 
 class Network:
     """Layout of a multilayer perceptron in one flat parameter buffer.
+
+    A Network holds no training state and may be shared between estimators and
+    threads; the scratch buffers of training live in a per-thread workspace.
 
     Parameters
     ----------
@@ -69,15 +87,19 @@ class Network:
         self.dtype = np.dtype(dtype)
         self.hidden_code = HIDDEN_ACTIVATIONS[activation]
         self.out_code = OUTPUT_ACTIVATIONS[out_activation]
-        fan_in, fan_out = self.units[:-1], self.units[1:]
-        self.coef_offsets = np.concatenate([[0], np.cumsum(fan_in * fan_out)[:-1]])
-        self.n_weights = int(np.sum(fan_in * fan_out))
-        self.intercept_offsets = self.n_weights + np.concatenate(
-            [[0], np.cumsum(fan_out)[:-1]]
+        sizes = self.units[:-1] * self.units[1:]
+        self.n_weights = int(sizes.sum())
+        self.n_params = self.n_weights + int(self.units[1:].sum())
+        self.coef_offsets = np.cumsum(sizes) - sizes
+        self.intercept_offsets = (
+            self.n_weights + np.cumsum(self.units[1:]) - self.units[1:]
         )
-        self.n_params = self.n_weights + int(np.sum(fan_out))
-        self.tiles = plan_tiles(self.units)
-        self._workspace_key = None
+        self._local = threading.local()
+
+    @functools.cached_property
+    def tiles(self):
+        """Weight-gradient tiles, planned on first use (training only)."""
+        return plan_tiles(self.units)
 
     def views(self, params):
         """``coefs_`` and ``intercepts_`` lists as views into ``params``."""
@@ -100,27 +122,58 @@ class Network:
             view[...] = values
         return params
 
+    def buffer_of(self, coefs, intercepts):
+        """The flat buffer that ``coefs`` and ``intercepts`` are views into, laid
+        out as this network's, or None (then ``pack`` makes one)."""
+        buffer = coefs[0].base
+        if not (
+            isinstance(buffer, np.ndarray)
+            and buffer.ndim == 1
+            and buffer.dtype == self.dtype
+            and buffer.size == self.n_params
+        ):
+            return None
+        start = buffer.__array_interface__["data"][0]
+        offsets = list(self.coef_offsets) + list(self.intercept_offsets)
+        for array, offset in zip(list(coefs) + list(intercepts), offsets):
+            if (
+                array.base is not buffer
+                or not array.flags.c_contiguous
+                or array.__array_interface__["data"][0]
+                != start + int(offset) * self.dtype.itemsize
+            ):
+                return None
+        return buffer
+
     def _act_layout(self, n_rows):
         """Offsets of each layer's block in acts/deltas for ``n_rows`` rows."""
-        sizes = n_rows * self.units[1:]
-        offsets = np.concatenate([[0, 0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-        return offsets, int(np.sum(sizes))
+        offsets, position = [0], 0
+        for width in self.units[1:].tolist():
+            offsets.append(position)
+            position += n_rows * width
+        return np.array(offsets, dtype=np.int64), position
 
     def _workspace(self, n_rows, gather_rows):
-        """Buffers for batches of up to ``n_rows`` rows, reused across calls.
-
-        ``gather_rows`` adds room to copy dense input rows into batch order.
-        """
+        """This thread's buffers for batches of up to ``n_rows`` rows, reused
+        across calls. ``gather_rows`` adds room to copy dense input rows into
+        batch order."""
+        local = self._local
         key = (n_rows, gather_rows)
-        if key != self._workspace_key:
-            self.act_offsets, size = self._act_layout(n_rows)
-            self.acts = np.empty(size, dtype=self.dtype)
-            self.deltas = np.empty(size, dtype=self.dtype)
-            self.x_rows = np.empty(n_rows * self.units[0] * gather_rows, self.dtype)
+        if getattr(local, "key", None) != key:
+            local.act_offsets, size = self._act_layout(n_rows)
+            local.acts = np.empty(size, dtype=self.dtype)
+            local.deltas = np.empty(size, dtype=self.dtype)
+            local.x_rows = np.empty(n_rows * self.units[0] * gather_rows, self.dtype)
             # At least as many entries as the kernels' chunk count.
-            self.chunk_losses = np.empty(n_rows // CHUNK_ROWS + 1)
-            self._workspace_key = key
-        return self.act_offsets, self.acts, self.deltas, self.x_rows, self.chunk_losses
+            local.chunk_losses = np.empty(n_rows // MIN_CHUNK_ROWS + 2)
+            local.key = key
+        return (
+            local.act_offsets,
+            local.acts,
+            local.deltas,
+            local.x_rows,
+            local.chunk_losses,
+        )
 
     def epoch(
         self,
@@ -214,7 +267,7 @@ class Network:
         x, data, indices, indptr = _input_arrays(X, self.dtype)
         n_samples = X.shape[0]
         n_threads = max(1, min(n_threads, -(-n_samples // PREDICT_ROWS)))
-        act_offsets, size = self._act_layout(PREDICT_ROWS)
+        act_offsets, size = self._act_layout(min(PREDICT_ROWS, n_samples))
         acts = np.empty((n_threads, size), dtype=self.dtype)
         out = np.empty((n_samples, self.units[-1]), dtype=self.dtype)
         run_team(
