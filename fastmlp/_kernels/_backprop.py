@@ -28,12 +28,8 @@ from numba import njit
 
 from .._config import JIT_OPTIONS
 from ._blas import _gemm
-from ._functions import (
-    _add_bias_and_activate,
-    _block,
-    _multiply_by_derivative,
-    _output_layer,
-)
+from ._functions import _add_bias_and_activate, _multiply_by_derivative, _output_layer
+from ._views import _block, _span
 
 # Up to this many rows, products are computed by loops rather than BLAS.
 FEW_ROWS = 4
@@ -111,7 +107,7 @@ def _forward_rows(
             in_buffer, in_start = acts, act_offsets[layer] + row_start * fan_in
         if sparse_input:
             _sparse_first_layer(
-                z, data, indices, indptr, sample_rows[row_start:row_stop], weights
+                z, data, indices, indptr, _span(sample_rows, row_start, n_rows), weights
             )
         elif n_rows <= FEW_ROWS:
             _few_rows_product(z, _block(in_buffer, in_start, n_rows, fan_in), weights)
@@ -136,7 +132,7 @@ def _forward_rows(
             )
         if layer < last:
             bias = intercept_offsets[layer]
-            _add_bias_and_activate(z, params[bias : bias + fan_out], hidden_code)
+            _add_bias_and_activate(z, _span(params, bias, fan_out), hidden_code)
 
 
 @njit(**JIT_OPTIONS)
@@ -192,10 +188,10 @@ def _forward_backward_rows(
     loss = _output_layer(
         _block(acts, start, n_rows, units[top]),
         _block(deltas, start, n_rows, units[top]),
-        params[bias : bias + units[top]],
+        _span(params, bias, units[top]),
         out_code,
         target,
-        sample_rows[row_start:row_stop],
+        _span(sample_rows, row_start, n_rows),
         weights,
         delta_scale,
     )
@@ -222,7 +218,11 @@ def _forward_backward_rows(
             fan_in,
         )
         stop = lower + n_rows * fan_in
-        _multiply_by_derivative(deltas[lower:stop], acts[lower:stop], hidden_code)
+        _multiply_by_derivative(
+            _span(deltas, lower, stop - lower),
+            _span(acts, lower, stop - lower),
+            hidden_code,
+        )
     return loss
 
 
@@ -258,7 +258,6 @@ def _gradient_tile(
     upper = act_offsets[layer + 1]
     coef_start = coef_offsets[layer] + col_start
     zero = grad.dtype.type(0)
-    delta = _block(deltas, upper, n_rows, fan_out)
     if layer > 0:
         _gemm(
             True,
@@ -298,25 +297,24 @@ def _gradient_tile(
             fan_out,
         )
     else:
-        tile = _block(grad, coef_offsets[layer], fan_in, fan_out)
         for i in range(fan_in):
-            out = tile[i, col_start:col_stop]
+            out = _span(grad, coef_start + i * fan_out, width)
             for j in range(width):
                 out[j] = zero
         for row in range(n_rows):
-            delta_row = delta[row, col_start:col_stop]
+            delta_row = _span(deltas, upper + row * fan_out, width)
             sample = sample_rows[row]
             for position in range(indptr[sample], indptr[sample + 1]):
                 value = data[position]
-                out = tile[indices[position], col_start:col_stop]
+                out = _span(grad, coef_start + indices[position] * fan_out, width)
                 for j in range(width):
                     out[j] += value * delta_row[j]
 
     bias = intercept_offsets[layer] + col_start
-    bias_grad = grad[bias : bias + width]
+    bias_grad = _span(grad, bias, width)
     for j in range(width):
         bias_grad[j] = zero
     for row in range(n_rows):
-        delta_row = delta[row, col_start:col_stop]
+        delta_row = _span(deltas, upper + row * fan_out, width)
         for j in range(width):
             bias_grad[j] += delta_row[j]

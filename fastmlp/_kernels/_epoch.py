@@ -32,7 +32,7 @@ from .._config import (
     TARGET_TILES,
 )
 from ._backprop import _forward_backward_rows, _forward_rows, _gradient_tile
-from ._functions import OUT_IDENTITY, _activate_output_row, _block
+from ._functions import OUT_IDENTITY, _activate_output_row
 from ._optim import (
     ADAM,
     ALPHA,
@@ -44,6 +44,7 @@ from ._optim import (
     _step_tile,
 )
 from ._team import _barrier, _claim, _reset
+from ._views import _block, _span
 
 # Work-item counters of the two phases.
 _CHUNKS, _TILES = 0, 1
@@ -83,7 +84,7 @@ def n_chunks(n_rows):
 @njit(**HELPER_JIT_OPTIONS)
 def _squared_weights(params, n_weights):
     """Sum of the squared weights (biases excluded), in float64."""
-    weights = params[:n_weights]
+    weights = _span(params, 0, n_weights)
     total = 0.0
     for k in range(n_weights):
         total += float(weights[k]) * float(weights[k])
@@ -151,7 +152,7 @@ def _epoch(
     for batch_start in range(0, n_samples, batch_size):
         batch_stop = min(batch_start + batch_size, n_samples)
         n_rows = batch_stop - batch_start
-        batch = order[batch_start:batch_stop]
+        batch = _span(order, batch_start, n_rows)
         n_batch_chunks = n_chunks(n_rows)
 
         # Phase 1: forward and backward pass, chunk by chunk.
@@ -166,8 +167,8 @@ def _epoch(
                 for row in range(row_start, row_stop):
                     source = batch[row] * n_features
                     _copy(
-                        x[source : source + n_features],
-                        x_rows[row * n_features : (row + 1) * n_features],
+                        _span(x, source, n_features),
+                        _span(x_rows, row * n_features, n_features),
                     )
             chunk_losses[chunk] = _forward_backward_rows(
                 x_rows,
@@ -419,7 +420,7 @@ def _predict(
             data,
             indices,
             indptr,
-            rows[row_start : row_start + n_rows],
+            _span(rows, row_start, n_rows),
             0,
             n_rows,
             params,
@@ -431,9 +432,7 @@ def _predict(
             hidden_code,
         )
         z = _block(work, act_offsets[top], n_rows, n_outputs)
-        bias = params[
-            intercept_offsets[top - 1] : intercept_offsets[top - 1] + n_outputs
-        ]
+        bias = _span(params, intercept_offsets[top - 1], n_outputs)
         for row in range(n_rows):
             _activate_output_row(z[row], bias, out_code)
             _copy(z[row], out[row_start + row])

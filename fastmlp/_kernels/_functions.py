@@ -39,12 +39,6 @@ OUTPUT_ACTIVATIONS = {
 }
 
 
-@njit(**HELPER_JIT_OPTIONS)
-def _block(buffer, start, n_rows, width):
-    """The ``n_rows x width`` row-major block of a flat buffer at ``start``."""
-    return buffer[start : start + n_rows * width].reshape((n_rows, width))
-
-
 @njit(**JIT_OPTIONS)
 def _add_bias_and_activate(z, bias, code):
     """z[row, j] = f(z[row, j] + bias[j]) in place, f chosen by ``code``."""

@@ -10,6 +10,7 @@ import math
 from numba import njit
 
 from .._config import JIT_OPTIONS
+from ._views import _span
 
 SGD, ADAM = 0, 1
 SOLVERS = {"sgd": SGD, "adam": ADAM}
@@ -93,7 +94,7 @@ def _step_tile(
     """Optimizer step on one tile: a band of ``width`` columns of a weight
     matrix (``n_rows`` rows ``row_stride`` apart from ``coef_start``) and the
     matching biases from ``bias_start``. Returns the band's squared weights."""
-    second = state[len(state) - 1]
+    first, second = state[0], state[len(state) - 1]
     squares = 0.0
     for row in range(n_rows + 1):
         # The last run is the biases, which get no L2 penalty.
@@ -101,12 +102,11 @@ def _step_tile(
             start, penalty = coef_start + row * row_stride, settings[ALPHA]
         else:
             start, penalty = bias_start, 0.0
-        stop = start + width
         run_squares = _step_row(
-            params[start:stop],
-            grad[start:stop],
-            state[0, start:stop],
-            second[start:stop],
+            _span(params, start, width),
+            _span(grad, start, width),
+            _span(first, start, width),
+            _span(second, start, width),
             penalty,
             weight_sum,
             solver,
@@ -131,8 +131,8 @@ def _finish_gradient_tile(
             start, penalty = coef_start + row * row_stride, dtype(alpha)
         else:
             start, penalty = bias_start, dtype(0)
-        weights = params[start : start + width]
-        gradient = grad[start : start + width]
+        weights = _span(params, start, width)
+        gradient = _span(grad, start, width)
         for k in range(width):
             gradient[k] = (gradient[k] + penalty * weights[k]) / scale
 
