@@ -48,6 +48,15 @@ from ._validation import (
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 
+# Version of the layout of a pickled estimator's state (fitted attributes and
+# the private optimizer state that partial_fit and warm_start continue from).
+# Raise it whenever that layout changes incompatibly; loading a pickle of any
+# other format then fails with a clear message instead of a model that breaks
+# later.
+PERSISTENCE_FORMAT = 1
+_FORMAT_KEY = "_fastmlp_persistence_format"
+_VERSION_KEY = "_fastmlp_version"
+
 
 class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
     """Shared fitting and prediction of MLPClassifier and MLPRegressor.
@@ -111,6 +120,33 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
         self.n_jobs = n_jobs
+
+    # ------------------------------------------------------------------
+    # Persistence
+
+    def __getstate__(self):
+        from . import __version__
+
+        state = super().__getstate__()
+        state[_FORMAT_KEY] = PERSISTENCE_FORMAT
+        state[_VERSION_KEY] = __version__
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        saved_format = state.pop(_FORMAT_KEY, None)
+        saved_version = state.pop(_VERSION_KEY, "unknown")
+        if saved_format != PERSISTENCE_FORMAT:
+            from . import __version__
+
+            raise ValueError(
+                f"This {type(self).__name__} was saved by fastmlp {saved_version} "
+                f"in persistence format {saved_format}, but fastmlp {__version__} "
+                f"reads format {PERSISTENCE_FORMAT} only. Load it with the fastmlp "
+                "version that saved it, or train the model again."
+            )
+        # scikit-learn's own check (a warning when its version differs).
+        super().__setstate__(state)
 
     # ------------------------------------------------------------------
     # Network set-up
@@ -249,10 +285,16 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
             self._best_params = params.copy()
         order = np.arange(n_samples, dtype=np.int64)
         self.n_iter_ = 0  # per call; t_ counts samples across calls
+        # Weights and optimizer state before the current epoch, restored if
+        # the epoch diverges so that an error never leaves a model of NaN.
+        before_epoch = [params, self._optimizer.state, self._optimizer.adam_step]
+        before_epoch = [(array, np.empty_like(array)) for array in before_epoch]
         try:
             for _ in range(self.max_iter):
                 if self.shuffle:
                     order = shuffle(order, random_state=self._random_state)
+                for array, saved in before_epoch:
+                    saved[...] = array
                 with single_threaded_blas():
                     accumulated_loss = network.epoch(
                         params,
@@ -274,8 +316,10 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
                 self.loss_curve_.append(self.loss_)
                 if self.verbose:
                     print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
-                if not np.isfinite(self.loss_):
-                    self._diverged(params)
+                # Checked in Python: the kernels' fast-math flags keep NaN and
+                # inf, but a NaN weight can hide behind a relu's max().
+                if not (np.isfinite(self.loss_) and np.isfinite(params).all()):
+                    self._diverged(before_epoch, n_samples)
                     break
 
                 self._update_no_improvement_count(validation, network, params)
@@ -301,8 +345,9 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
             params[...] = self._best_params
             del self._best_params
 
-    def _diverged(self, params):
-        """The loss went non-finite: keep the best weights or raise."""
+    def _diverged(self, before_epoch, n_samples):
+        """The loss or the weights went non-finite: keep the best weights (early
+        stopping) or restore those from before the epoch and raise."""
         if self.early_stopping and np.isfinite(self._best_params).all():
             warnings.warn(
                 f"Training diverged at iteration {self.n_iter_} (the loss became "
@@ -311,12 +356,21 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
                 ConvergenceWarning,
             )
             return
+        diverged_loss = self.loss_
+        for array, saved in before_epoch:
+            array[...] = saved
+        self.loss_curve_.pop()
+        self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else np.nan
+        self.n_iter_ -= 1
+        self.t_ -= n_samples
         raise ValueError(
-            f"Training diverged at iteration {self.n_iter_}: the loss became "
-            f"{self.loss_}. The learning rate (learning_rate_init="
-            f"{self.learning_rate_init}) is likely too large for this data, or "
-            "the input features are not scaled; lower learning_rate_init or "
-            "standardise X (e.g. with sklearn.preprocessing.StandardScaler)."
+            f"Training diverged at iteration {self.n_iter_ + 1}: the loss became "
+            f"{diverged_loss} or the weights overflowed. The learning rate "
+            f"(learning_rate_init={self.learning_rate_init}) is likely too large "
+            "for this data, or the input features are not scaled; lower "
+            "learning_rate_init or standardise X (e.g. with "
+            "sklearn.preprocessing.StandardScaler). The weights from before "
+            "this iteration are kept."
         )
 
     def _stopping_message(self):

@@ -30,23 +30,43 @@ from ._team import run_team
 _NO_INDEX = np.empty(0, dtype=np.int64)
 
 
+def _writeable(array, dtype=None):
+    """``array`` as a C-contiguous, writeable array (of ``dtype`` if given).
+
+    Numba types a read-only array differently from a writeable one, so a
+    read-only input (a frozen array, a read-only memmap) would compile a second
+    specialisation of every kernel, seconds each. The kernels only read their
+    inputs; a copy is made only when the array is read-only or not already
+    C-contiguous of the right dtype.
+    """
+    array = np.ascontiguousarray(array, dtype=dtype)
+    if not array.flags.writeable:
+        array = array.copy()
+    return array
+
+
 def _input_arrays(X, dtype):
     """(flat dense values, CSR data, CSR indices, CSR indptr) for the kernels.
 
-    Dense X comes out as a flat row-major view (copied only if it is not
-    C-contiguous of ``dtype``), with empty CSR arrays; sparse X as its CSR
-    arrays with int64 indices, with an empty dense part.
+    Dense X comes out as a flat row-major array (copied only if it is not
+    C-contiguous and writeable, of ``dtype``), with empty CSR arrays; sparse X
+    as its CSR arrays with int64 indices, with an empty dense part. Every
+    array is writeable (see ``_writeable``).
     """
     if sp.issparse(X):
         X = X.tocsr()
         return (
             np.empty(0, dtype=dtype),
-            np.asarray(X.data, dtype=dtype),
-            np.asarray(X.indices, dtype=np.int64),
-            np.asarray(X.indptr, dtype=np.int64),
+            _writeable(X.data, dtype),
+            _writeable(X.indices, np.int64),
+            _writeable(X.indptr, np.int64),
         )
-    X = np.ascontiguousarray(X, dtype=dtype)
-    return X.reshape(-1), np.empty(0, dtype=dtype), _NO_INDEX, _NO_INDEX
+    return (
+        _writeable(X, dtype).reshape(-1),
+        np.empty(0, dtype=dtype),
+        _NO_INDEX,
+        _NO_INDEX,
+    )
 
 
 class Network:
@@ -78,6 +98,30 @@ class Network:
         self.n_params = self.n_weights + int(np.sum(fan_out))
         self.tiles = plan_tiles(self.units)
         self._workspace_key = None
+        self._converted = {}
+
+    def _converted_once(self, role, array, convert):
+        """``convert(array)``, computed once per array object and role.
+
+        The epoch loop passes the same X, targets and weights every epoch;
+        keeping the converted arrays (and a reference to the original, so that
+        its id cannot be reused) spares a copy per epoch for read-only, CSC or
+        int32-indexed input.
+        """
+        source, converted = self._converted.get(role, (None, None))
+        if source is not array:
+            converted = convert(array)
+            self._converted[role] = (array, converted)
+        return converted
+
+    def _kernel_inputs(self, X, target=None, weights=None):
+        """Writeable kernel arrays for X (see ``_input_arrays``), then target
+        and weights when given."""
+        arrays = self._converted_once("X", X, lambda X: _input_arrays(X, self.dtype))
+        for role, array in (("target", target), ("weights", weights)):
+            if array is not None:
+                arrays += (self._converted_once(role, array, _writeable),)
+        return arrays
 
     def views(self, params):
         """``coefs_`` and ``intercepts_`` lists as views into ``params``."""
@@ -138,7 +182,9 @@ class Network:
         n_threads,
     ):
         """Train one epoch in place; returns sum of batch loss x batch size."""
-        x, data, indices, indptr = _input_arrays(X, self.dtype)
+        x, data, indices, indptr, target, weights = self._kernel_inputs(
+            X, target, weights
+        )
         max_rows = min(batch_size, len(order))
         act_offsets, acts, deltas, x_rows, chunk_losses = self._workspace(
             max_rows, gather_rows=len(indptr) == 0
@@ -179,7 +225,9 @@ class Network:
 
     def loss_and_gradient(self, params, X, target, weights, alpha, grad, n_threads):
         """Full-batch loss, with its gradient written into ``grad``."""
-        x, data, indices, indptr = _input_arrays(X, self.dtype)
+        x, data, indices, indptr, target, weights = self._kernel_inputs(
+            X, target, weights
+        )
         n_samples = len(weights)
         act_offsets, acts, deltas, _, chunk_losses = self._workspace(
             n_samples, gather_rows=False
@@ -211,7 +259,7 @@ class Network:
 
     def predict(self, params, X, n_threads):
         """Output-layer activations, shape (n_samples, n_outputs)."""
-        x, data, indices, indptr = _input_arrays(X, self.dtype)
+        x, data, indices, indptr = self._kernel_inputs(X)
         n_samples = X.shape[0]
         n_threads = max(1, min(n_threads, -(-n_samples // PREDICT_ROWS)))
         act_offsets, size = self._act_layout(PREDICT_ROWS)
