@@ -11,6 +11,7 @@ from abc import ABCMeta, abstractmethod
 
 import numpy as np
 import scipy.optimize
+import sklearn
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
@@ -18,7 +19,7 @@ from sklearn.base import (
     _fit_context,
     is_classifier,
 )
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, InconsistentVersionWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
@@ -56,6 +57,7 @@ _STOCHASTIC_SOLVERS = ("sgd", "adam")
 PERSISTENCE_FORMAT = 1
 _FORMAT_KEY = "_fastmlp_persistence_format"
 _VERSION_KEY = "_fastmlp_version"
+_SKLEARN_VERSION_KEY = "_sklearn_version"
 
 
 class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
@@ -130,6 +132,8 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         state = super().__getstate__()
         state[_FORMAT_KEY] = PERSISTENCE_FORMAT
         state[_VERSION_KEY] = __version__
+        # scikit-learn records its version only for its own estimators.
+        state[_SKLEARN_VERSION_KEY] = sklearn.__version__
         return state
 
     def __setstate__(self, state):
@@ -145,7 +149,18 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
                 f"reads format {PERSISTENCE_FORMAT} only. Load it with the fastmlp "
                 "version that saved it, or train the model again."
             )
-        # scikit-learn's own check (a warning when its version differs).
+        # scikit-learn warns about a version change only for its own
+        # estimators; a fastmlp model holds scikit-learn objects too (its
+        # label binarizer), so the same warning is given here.
+        saved_sklearn = state.pop(_SKLEARN_VERSION_KEY, "unknown")
+        if saved_sklearn != sklearn.__version__:
+            warnings.warn(
+                InconsistentVersionWarning(
+                    estimator_name=type(self).__name__,
+                    current_sklearn_version=sklearn.__version__,
+                    original_sklearn_version=saved_sklearn,
+                )
+            )
         super().__setstate__(state)
 
     # ------------------------------------------------------------------
@@ -363,9 +378,14 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else np.nan
         self.n_iter_ -= 1
         self.t_ -= n_samples
+        what = (
+            "the weights overflowed"
+            if np.isfinite(diverged_loss)
+            else f"the loss became {diverged_loss}"
+        )
         raise ValueError(
-            f"Training diverged at iteration {self.n_iter_ + 1}: the loss became "
-            f"{diverged_loss} or the weights overflowed. The learning rate "
+            f"Training diverged at iteration {self.n_iter_ + 1}: {what}. The "
+            "learning rate "
             f"(learning_rate_init={self.learning_rate_init}) is likely too large "
             "for this data, or the input features are not scaled; lower "
             "learning_rate_init or standardise X (e.g. with "
@@ -459,6 +479,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         self.coefs_, self.intercepts_ = network.views(params)
         grad = np.empty_like(params)
         n_threads = effective_n_threads(self.n_jobs)
+        initial_params = params.copy()
 
         def loss_and_gradient(packed):
             params[...] = packed
@@ -489,6 +510,8 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         self.loss_ = float(result.fun)
         params[...] = result.x
         if not np.isfinite(params).all() or not np.isfinite(self.loss_):
+            # Keep the weights training started from rather than NaN.
+            params[...] = initial_params
             raise ValueError(
                 "L-BFGS produced non-finite weights. The input data may contain "
                 "very large values; scale them (e.g. with StandardScaler)."
