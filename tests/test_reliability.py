@@ -608,6 +608,58 @@ def test_grid_search_with_threading_backend():
     assert threaded == sequential
 
 
+def test_thread_team_survives_a_helper_that_cannot_start():
+    """If a helper thread of the team fails to start, the helpers already
+    running are released from their barriers and the error is raised, instead
+    of the process hanging; the next call works normally."""
+    result = run_child(
+        CHILD_PRELUDE
+        + textwrap.dedent(
+            """
+        import threading
+        from fastmlp._kernels import _network
+
+        model = MLPClassifier(hidden_layer_sizes=(16,), max_iter=2,
+                              random_state=0, n_jobs=1).fit(X, y)
+        network = model._network(np.float64)
+        params = network.pack(model.coefs_, model.intercepts_)
+        target, weights = np.eye(3)[y], np.ones(len(y))
+        grad = np.empty_like(params)
+
+        def loss(n_threads):
+            # Full-batch loss and gradient: a kernel with barriers.
+            value = network.loss_and_gradient(
+                params, X, target, weights, 1e-4, grad, n_threads
+            )
+            return value, grad.copy()
+
+        expected_loss, expected_grad = loss(1)
+        start = threading.Thread.start
+        started = []
+
+        def failing_start(self):
+            if len(started) == 2:
+                raise RuntimeError("can't start new thread")
+            started.append(self)
+            start(self)
+
+        threading.Thread.start = failing_start
+        try:
+            loss(4)
+            outcome = "no error"
+        except RuntimeError as error:
+            outcome = str(error)
+        threading.Thread.start = start
+        again_loss, again_grad = loss(4)
+        print(json.dumps([outcome, len(started), again_loss == expected_loss,
+                          bool(np.array_equal(again_grad, expected_grad))]))
+        """
+        ),
+        timeout=120,
+    )
+    assert result == ["can't start new thread", 2, True, True]
+
+
 def _blas_threads():
     return [
         info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"
