@@ -301,15 +301,18 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         order = np.arange(n_samples, dtype=np.int64)
         self.n_iter_ = 0  # per call; t_ counts samples across calls
         # Weights and optimizer state before the current epoch, restored if
-        # the epoch diverges so that an error never leaves a model of NaN.
+        # the epoch diverges or fails, so that an error never leaves a model of
+        # NaN or half-updated weights.
         before_epoch = [params, self._optimizer.state, self._optimizer.adam_step]
         before_epoch = [(array, np.empty_like(array)) for array in before_epoch]
+        in_epoch = False
         try:
             for _ in range(self.max_iter):
                 if self.shuffle:
                     order = shuffle(order, random_state=self._random_state)
                 for array, saved in before_epoch:
                     saved[...] = array
+                in_epoch = True
                 with single_threaded_blas():
                     accumulated_loss = network.epoch(
                         params,
@@ -325,6 +328,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
                         self._optimizer.nesterov,
                         n_threads,
                     )
+                in_epoch = False
                 self.n_iter_ += 1
                 self.loss_ = accumulated_loss / n_samples
                 self.t_ += n_samples
@@ -355,6 +359,13 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
                     )
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
+        except BaseException:
+            # A fault inside the compiled epoch (a helper thread that could
+            # not start) may leave the weights half updated: put them back.
+            if in_epoch:
+                for array, saved in before_epoch:
+                    array[...] = saved
+            raise
 
         if self.early_stopping:
             params[...] = self._best_params

@@ -660,6 +660,36 @@ def test_thread_team_survives_a_helper_that_cannot_start():
     assert result == ["can't start new thread", 2, True, True]
 
 
+def test_fault_during_an_epoch_keeps_the_previous_model(monkeypatch):
+    """A helper thread that cannot start mid-team: the running helpers are
+    released early and may have stepped the weights with part of a gradient;
+    the estimator puts back the weights from before the epoch."""
+    X, y = np.tile(X_CLF, (10, 1)), np.tile(Y_CLF, 10)
+    estimator = small(MLPClassifier, hidden_layer_sizes=(64, 64), n_jobs=1)
+    estimator.fit(X, y)
+    before = [a.copy() for a in estimator.coefs_ + estimator.intercepts_]
+    t_before = estimator.t_
+    start = threading.Thread.start
+    started = []
+
+    def failing_start(self):
+        if len(started) == 2:
+            raise RuntimeError("can't start new thread")
+        started.append(self)
+        start(self)
+
+    monkeypatch.setattr(mlp_module, "effective_n_threads", lambda n_jobs: 4)
+    monkeypatch.setattr(threading.Thread, "start", failing_start)
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        estimator.partial_fit(X, y)
+    monkeypatch.undo()
+    for array, saved in zip(estimator.coefs_ + estimator.intercepts_, before):
+        assert_array_equal(array, saved)
+    assert estimator.t_ == t_before
+    estimator.partial_fit(X, y)
+    assert _all_finite(estimator)
+
+
 def _blas_threads():
     return [
         info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"
