@@ -42,12 +42,18 @@ from ._threads import effective_n_threads, single_threaded_blas
 from ._validation import (
     PARAMETER_CONSTRAINTS,
     REGRESSOR_CONSTRAINTS,
+    check_fits_dtype,
     check_n_jobs,
     check_poisson_targets,
+    check_validation_fraction,
     hidden_layer_sizes_list,
 )
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
+_FLOAT32_REMEDY = (
+    "scale the data (e.g. with sklearn.preprocessing.StandardScaler), or train "
+    "on float64 X, which gives a float64 network."
+)
 
 # Version of the layout of a pickled estimator's state (fitted attributes and
 # the private optimizer state that partial_fit and warm_start continue from).
@@ -220,6 +226,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
 
     def _fit(self, X, y, sample_weight=None, incremental=False):
         check_n_jobs(self.n_jobs)
+        check_validation_fraction(self.early_stopping, self.validation_fraction)
         hidden_layer_sizes = hidden_layer_sizes_list(self.hidden_layer_sizes)
         first_pass = not hasattr(self, "coefs_") or (
             not self.warm_start and not incremental
@@ -227,9 +234,11 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         if not first_pass:
             # Continue in the dtype the network was trained in.
+            check_fits_dtype(X, self.coefs_[0].dtype, "X", _FLOAT32_REMEDY)
             X = X.astype(self.coefs_[0].dtype, copy=False)
         if y.ndim == 1:
             y = y.reshape(-1, 1)
+        check_fits_dtype(y, X.dtype, "y", _FLOAT32_REMEDY)
         target = np.ascontiguousarray(y, dtype=X.dtype)
         weights = self._sample_weights(sample_weight, X)
 
@@ -564,6 +573,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
             dtype=(np.float64, np.float32),
             reset=False,
         )
+        check_fits_dtype(X, self.coefs_[0].dtype, "X", _FLOAT32_REMEDY)
         return X.astype(self.coefs_[0].dtype, copy=False)
 
     def _score_with_function(self, X, y, sample_weight, score_function):

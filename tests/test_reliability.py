@@ -26,7 +26,11 @@ import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import make_classification, make_regression
-from sklearn.exceptions import ConvergenceWarning, InconsistentVersionWarning
+from sklearn.exceptions import (
+    ConvergenceWarning,
+    InconsistentVersionWarning,
+    NotFittedError,
+)
 from threadpoolctl import threadpool_info
 
 import fastmlp
@@ -231,6 +235,52 @@ def test_parameter_out_of_range(estimator_class, param, value, match, no_compile
 def test_unknown_regression_loss(no_compiled_code):
     with pytest.raises(ValueError, match=r"'loss' parameter .* among"):
         small(MLPRegressor, loss="huber").fit(X_REG, Y_REG)
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+@pytest.mark.parametrize("call", ["predict", "partial_fit", "warm_start"])
+def test_float64_input_beyond_a_float32_model(call, monkeypatch):
+    """Values a float32 network cannot hold are refused, not cast to inf."""
+    X32 = X_REG.astype(np.float32)
+    estimator = small(MLPRegressor).fit(X32, Y_REG)
+    monkeypatch.setattr(_network, "run_team", _refuse_kernels)
+    huge = X_REG * 1e300
+    with pytest.raises(ValueError, match="X has values beyond the range of float32"):
+        if call == "predict":
+            estimator.predict(huge)
+        elif call == "partial_fit":
+            estimator.partial_fit(huge, Y_REG)
+        else:
+            estimator.set_params(warm_start=True).fit(huge, Y_REG)
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_targets_beyond_float32_range(no_compiled_code):
+    with pytest.raises(ValueError, match="y has values beyond the range of float32"):
+        small(MLPRegressor).fit(X_REG.astype(np.float32), Y_REG * 1e39)
+
+
+@pytest.mark.parametrize("estimator_class", [MLPClassifier, MLPRegressor])
+def test_early_stopping_without_validation_data(estimator_class, no_compiled_code):
+    X, y = data_for(estimator_class)
+    estimator = small(estimator_class, early_stopping=True, validation_fraction=0.0)
+    with pytest.raises(ValueError, match="validation_fraction=0 leaves no valid"):
+        estimator.fit(X, y)
+
+
+@pytest.mark.parametrize("method", ["predict", "score"])
+@pytest.mark.parametrize("estimator_class", [MLPClassifier, MLPRegressor])
+def test_unfitted_estimator(estimator_class, method, no_compiled_code):
+    X, y = data_for(estimator_class)
+    with pytest.raises(NotFittedError):
+        getattr(small(estimator_class), method)(
+            *((X,) if method == "predict" else (X, y))
+        )
+
+
+def test_first_partial_fit_of_classifier_needs_classes(no_compiled_code):
+    with pytest.raises(ValueError, match="classes must be passed"):
+        small(MLPClassifier).partial_fit(X_CLF, Y_CLF)
 
 
 # Extreme but valid input: finite numbers and not a single RuntimeWarning.
