@@ -803,6 +803,21 @@ def test_single_threaded_blas_restores_after_exception():
     assert _blas_threads() == original
 
 
+def _unprivileged_prefix():
+    """Command prefix under which file modes apply (empty unless root)."""
+    if os.geteuid() != 0:
+        return []
+    # Root ignores file modes; drop the capabilities that let it.
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv to drop privileges")
+    return [
+        setpriv,
+        "--bounding-set=-dac_override,-dac_read_search,-fowner",
+        "--inh-caps=-all",
+    ]
+
+
 def _chmod_tree(folder, writable):
     for path in [folder, *folder.rglob("*")]:
         if path.is_dir():
@@ -831,17 +846,7 @@ def test_read_only_installation():
     )
     cache_home.mkdir(parents=True, exist_ok=True)
     _chmod_tree(install, writable=False)
-    prefix = []
-    if os.geteuid() == 0:
-        # Root ignores file modes; drop the capabilities that let it.
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("running as root without setpriv to drop privileges")
-        prefix = [
-            setpriv,
-            "--bounding-set=-dac_override,-dac_read_search,-fowner",
-            "--inh-caps=-all",
-        ]
+    prefix = _unprivileged_prefix()
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     env.update(
         PYTHONPATH=str(install), XDG_CACHE_HOME=str(cache_home), HOME=str(cache_home)
@@ -878,6 +883,46 @@ def test_read_only_installation():
     # cache (Numba's fallback when the package folder is read-only).
     assert not list(install.rglob("*.nbi"))
     assert list((cache_home / "numba").rglob("*.nbi"))
+
+
+def test_import_without_any_writable_cache_folder(tmp_path):
+    """Neither the package folder nor Numba's user-wide cache is writable:
+    Numba would refuse ``cache=True`` at import; fastmlp imports, warns once
+    and compiles without a disk cache."""
+    install, cache_home = tmp_path / "site", tmp_path / "cache-home"
+    shutil.copytree(
+        PACKAGE_DIR, install / "fastmlp", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    cache_home.mkdir()
+    prefix = _unprivileged_prefix()
+    for folder in (install, cache_home):
+        _chmod_tree(folder, writable=False)
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env.update(
+        PYTHONPATH=str(install), XDG_CACHE_HOME=str(cache_home), HOME=str(cache_home)
+    )
+    try:
+        result = run_child(
+            """
+            import json, warnings
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                import fastmlp
+                from fastmlp._config import JIT_OPTIONS
+            print(json.dumps([fastmlp.__file__, JIT_OPTIONS["cache"],
+                              [str(w.message) for w in caught]]))
+            """,
+            env=env,
+            cwd=tmp_path,
+            prefix=prefix,
+        )
+    finally:
+        for folder in (install, cache_home):
+            _chmod_tree(folder, writable=True)
+    path, cache, messages = result
+    assert path == str(install / "fastmlp" / "__init__.py")
+    assert cache is False
+    assert any("cannot cache its compiled kernels" in m for m in messages)
 
 
 # Same random_state: bit-identical results.
