@@ -64,7 +64,7 @@ def data_sets(draw, max_abs=100.0):
     return X, n_samples, dtype
 
 
-def _fit_and_predict(estimator, X, y, method):
+def _fit_and_predict(estimator, X, y, method, sample_weight=None):
     """Run fit then a prediction method under strict warnings.
 
     Returns the prediction, or None if a ValueError was raised (which the
@@ -75,7 +75,7 @@ def _fit_and_predict(estimator, X, y, method):
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.filterwarnings("ignore", message="Got `batch_size`")
         try:
-            estimator.fit(X, y)
+            estimator.fit(X, y, sample_weight=sample_weight)
         except ValueError:
             return None
         return getattr(estimator, method)(X)
@@ -95,8 +95,11 @@ def test_regressor_fit_predict(data, params, n_outputs, seed):
     )
     if n_outputs == 1:
         y = y.ravel()
+    sample_weight = seed.draw(
+        st.none() | arrays(np.float64, n_samples, elements=st.floats(0, 10))
+    )
     estimator = MLPRegressor(**params)
-    prediction = _fit_and_predict(estimator, X, y, "predict")
+    prediction = _fit_and_predict(estimator, X, y, "predict", sample_weight)
     if prediction is None:
         return
     _check_finite_weights(estimator)
