@@ -4,12 +4,44 @@ Kept in one place so that all kernels agree on floating-point semantics and on
 caching. Nothing here imports scikit-learn.
 """
 
+import warnings
+
+import numba
+
 # LLVM fast-math flags. Contraction into FMA, reassociation (which lets reductions
 # vectorise) and reciprocal approximation are allowed. 'nnan' and 'ninf' are left
 # out on purpose: the estimators detect divergence by testing for NaN and inf,
 # and those flags would let LLVM fold such tests to False. 'afn' is left out so
 # exp and tanh keep libm accuracy, which the parity tests with scikit-learn need.
 FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
+
+
+def _disk_cache_available():
+    """Whether Numba can cache kernels on disk for this installation.
+
+    Numba writes the cache next to the module, or, when the package folder is
+    read-only, to its user-wide cache directory ($NUMBA_CACHE_DIR, else
+    $XDG_CACHE_HOME/numba or ~/.cache/numba). When neither is writable,
+    ``njit(cache=True)`` raises at decoration time, which would make fastmlp
+    impossible to import; the kernels are then compiled in every process.
+    """
+    try:
+        numba.njit(cache=True)(_disk_cache_probe)
+    except RuntimeError:
+        warnings.warn(
+            "fastmlp cannot cache its compiled kernels: neither its package "
+            "folder nor Numba's cache directory is writable, so every new "
+            "process compiles them again (tens of seconds). Set NUMBA_CACHE_DIR "
+            "to a writable folder to avoid this.",
+            stacklevel=2,
+        )
+        return False
+    return True
+
+
+def _disk_cache_probe():
+    return 0
+
 
 # Options for serial kernels. nogil lets several Python threads train at once;
 # cache writes the machine code next to the module (or to Numba's user-wide
@@ -18,7 +50,7 @@ FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 # that would otherwise block vectorisation.
 JIT_OPTIONS = {
     "nogil": True,
-    "cache": True,
+    "cache": _disk_cache_available(),
     "fastmath": FASTMATH,
     "error_model": "numpy",
 }

@@ -11,6 +11,7 @@ from abc import ABCMeta, abstractmethod
 
 import numpy as np
 import scipy.optimize
+import sklearn
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
@@ -18,7 +19,7 @@ from sklearn.base import (
     _fit_context,
     is_classifier,
 )
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, InconsistentVersionWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
@@ -35,18 +36,34 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._kernels import PREDICT_ROWS, network
+from ._kernels import PREDICT_ROWS, kernel_ready, network
 from ._stochastic import StochasticOptimizer
 from ._threads import effective_n_threads, single_threaded_blas
 from ._validation import (
     PARAMETER_CONSTRAINTS,
     REGRESSOR_CONSTRAINTS,
+    check_fits_dtype,
     check_n_jobs,
     check_poisson_targets,
+    check_validation_fraction,
     hidden_layer_sizes_list,
 )
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
+_FLOAT32_REMEDY = (
+    "scale the data (e.g. with sklearn.preprocessing.StandardScaler), or train "
+    "on float64 X, which gives a float64 network."
+)
+
+# Version of the layout of a pickled estimator's state (fitted attributes and
+# the private optimizer state that partial_fit and warm_start continue from).
+# Raise it whenever that layout changes incompatibly; loading a pickle of any
+# other format then fails with a clear message instead of a model that breaks
+# later.
+PERSISTENCE_FORMAT = 1
+_FORMAT_KEY = "_fastmlp_persistence_format"
+_VERSION_KEY = "_fastmlp_version"
+_SKLEARN_VERSION_KEY = "_sklearn_version"
 
 
 class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
@@ -113,6 +130,46 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         self.n_jobs = n_jobs
 
     # ------------------------------------------------------------------
+    # Persistence
+
+    def __getstate__(self):
+        from . import __version__
+
+        state = super().__getstate__()
+        state[_FORMAT_KEY] = PERSISTENCE_FORMAT
+        state[_VERSION_KEY] = __version__
+        # scikit-learn records its version only for its own estimators.
+        state[_SKLEARN_VERSION_KEY] = sklearn.__version__
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        saved_format = state.pop(_FORMAT_KEY, None)
+        saved_version = state.pop(_VERSION_KEY, "unknown")
+        if saved_format != PERSISTENCE_FORMAT:
+            from . import __version__
+
+            raise ValueError(
+                f"This {type(self).__name__} was saved by fastmlp {saved_version} "
+                f"in persistence format {saved_format}, but fastmlp {__version__} "
+                f"reads format {PERSISTENCE_FORMAT} only. Load it with the fastmlp "
+                "version that saved it, or train the model again."
+            )
+        # scikit-learn warns about a version change only for its own
+        # estimators; a fastmlp model holds scikit-learn objects too (its
+        # label binarizer), so the same warning is given here.
+        saved_sklearn = state.pop(_SKLEARN_VERSION_KEY, "unknown")
+        if saved_sklearn != sklearn.__version__:
+            warnings.warn(
+                InconsistentVersionWarning(
+                    estimator_name=type(self).__name__,
+                    current_sklearn_version=sklearn.__version__,
+                    original_sklearn_version=saved_sklearn,
+                )
+            )
+        super().__setstate__(state)
+
+    # ------------------------------------------------------------------
     # Network set-up
 
     def _network(self, dtype):
@@ -171,6 +228,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
 
     def _fit(self, X, y, sample_weight=None, incremental=False):
         check_n_jobs(self.n_jobs)
+        check_validation_fraction(self.early_stopping, self.validation_fraction)
         hidden_layer_sizes = hidden_layer_sizes_list(self.hidden_layer_sizes)
         first_pass = not hasattr(self, "coefs_") or (
             not self.warm_start and not incremental
@@ -178,11 +236,15 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         if not first_pass:
             # Continue in the dtype the network was trained in.
+            check_fits_dtype(X, self.coefs_[0].dtype, "X", _FLOAT32_REMEDY)
             X = X.astype(self.coefs_[0].dtype, copy=False)
         if y.ndim == 1:
             y = y.reshape(-1, 1)
-        target = np.ascontiguousarray(y, dtype=X.dtype)
-        weights = self._sample_weights(sample_weight, X)
+        check_fits_dtype(y, X.dtype, "y", _FLOAT32_REMEDY)
+        # Once per fit, into the layout the kernels read without copying.
+        X = kernel_ready(X, X.dtype)
+        target = kernel_ready(y, X.dtype)
+        weights = kernel_ready(self._sample_weights(sample_weight, X), X.dtype)
 
         layer_units = [X.shape[1], *hidden_layer_sizes, y.shape[1]]
         self._random_state = self._fit_random_state(incremental)
@@ -251,10 +313,19 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
             self._best_params = params.copy()
         order = np.arange(n_samples, dtype=np.int64)
         self.n_iter_ = 0  # per call; t_ counts samples across calls
+        # Weights and optimizer state before the current epoch, restored if
+        # the epoch diverges or fails, so that an error never leaves a model of
+        # NaN or half-updated weights.
+        before_epoch = [params, self._optimizer.state, self._optimizer.adam_step]
+        before_epoch = [(array, np.empty_like(array)) for array in before_epoch]
+        in_epoch = False
         try:
             for _ in range(self.max_iter):
                 if self.shuffle:
                     order = shuffle(order, random_state=self._random_state)
+                for array, saved in before_epoch:
+                    saved[...] = array
+                in_epoch = True
                 with single_threaded_blas():
                     accumulated_loss = network.epoch(
                         params,
@@ -270,14 +341,17 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
                         self._optimizer.nesterov,
                         n_threads,
                     )
+                in_epoch = False
                 self.n_iter_ += 1
                 self.loss_ = accumulated_loss / n_samples
                 self.t_ += n_samples
                 self.loss_curve_.append(self.loss_)
                 if self.verbose:
                     print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
-                if not np.isfinite(self.loss_):
-                    self._diverged(params)
+                # Checked in Python: the kernels' fast-math flags keep NaN and
+                # inf, but a NaN weight can hide behind a relu's max().
+                if not (np.isfinite(self.loss_) and np.isfinite(params).all()):
+                    self._diverged(before_epoch, n_samples)
                     break
 
                 self._update_no_improvement_count(validation, network, params)
@@ -298,13 +372,21 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
                     )
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
+        except BaseException:
+            # A fault inside the compiled epoch (a helper thread that could
+            # not start) may leave the weights half updated: put them back.
+            if in_epoch:
+                for array, saved in before_epoch:
+                    array[...] = saved
+            raise
 
         if self.early_stopping:
             params[...] = self._best_params
             del self._best_params
 
-    def _diverged(self, params):
-        """The loss went non-finite: keep the best weights or raise."""
+    def _diverged(self, before_epoch, n_samples):
+        """The loss or the weights went non-finite: keep the best weights (early
+        stopping) or restore those from before the epoch and raise."""
         if self.early_stopping and np.isfinite(self._best_params).all():
             warnings.warn(
                 f"Training diverged at iteration {self.n_iter_} (the loss became "
@@ -313,12 +395,26 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
                 ConvergenceWarning,
             )
             return
+        diverged_loss = self.loss_
+        for array, saved in before_epoch:
+            array[...] = saved
+        self.loss_curve_.pop()
+        self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else np.nan
+        self.n_iter_ -= 1
+        self.t_ -= n_samples
+        what = (
+            "the weights overflowed"
+            if np.isfinite(diverged_loss)
+            else f"the loss became {diverged_loss}"
+        )
         raise ValueError(
-            f"Training diverged at iteration {self.n_iter_}: the loss became "
-            f"{self.loss_}. The learning rate (learning_rate_init="
-            f"{self.learning_rate_init}) is likely too large for this data, or "
-            "the input features are not scaled; lower learning_rate_init or "
-            "standardise X (e.g. with sklearn.preprocessing.StandardScaler)."
+            f"Training diverged at iteration {self.n_iter_ + 1}: {what}. The "
+            "learning rate "
+            f"(learning_rate_init={self.learning_rate_init}) is likely too large "
+            "for this data, or the input features are not scaled; lower "
+            "learning_rate_init or standardise X (e.g. with "
+            "sklearn.preprocessing.StandardScaler). The weights from before "
+            "this iteration are kept."
         )
 
     def _stopping_message(self):
@@ -372,7 +468,11 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         if is_classifier(self):
             y_val = self._label_binarizer.inverse_transform(y_val)
         return (
-            (X_train, np.ascontiguousarray(target_train), weights_train),
+            (
+                kernel_ready(X_train, X.dtype),
+                kernel_ready(target_train, X.dtype),
+                kernel_ready(weights_train, X.dtype),
+            ),
             (X_val, y_val, weights_val),
         )
 
@@ -407,6 +507,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         self.coefs_, self.intercepts_ = network.views(params)
         grad = np.empty_like(params)
         n_threads = effective_n_threads(self.n_jobs)
+        initial_params = params.copy()
 
         def loss_and_gradient(packed):
             params[...] = packed
@@ -437,6 +538,8 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         self.loss_ = float(result.fun)
         params[...] = result.x
         if not np.isfinite(params).all() or not np.isfinite(self.loss_):
+            # Keep the weights training started from rather than NaN.
+            params[...] = initial_params
             raise ValueError(
                 "L-BFGS produced non-finite weights. The input data may contain "
                 "very large values; scale them (e.g. with StandardScaler)."
@@ -487,6 +590,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
             dtype=(np.float64, np.float32),
             reset=False,
         )
+        check_fits_dtype(X, self.coefs_[0].dtype, "X", _FLOAT32_REMEDY)
         return X.astype(self.coefs_[0].dtype, copy=False)
 
     def _score_with_function(self, X, y, sample_weight, score_function):

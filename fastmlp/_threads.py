@@ -55,6 +55,26 @@ def _get_controller():
     return _controller
 
 
+def _set_num_threads(lib, num_threads):
+    """Set a library's thread limit from whichever Python thread calls.
+
+    threadpoolctl (3.7 and later) lets only one "controlling" Python thread
+    change a process-wide pool such as OpenBLAS's pthreads build, and silently
+    ignores every other thread. Training threads come and go (joblib's
+    threading backend, user threads), so the first of them to enter would
+    keep control and the limit of the others would be dropped: BLAS left
+    multi-threaded inside the kernels, or the user's setting never restored.
+    Callers hold ``_lock``, so taking control here cannot interleave with
+    another fastmlp thread; control is handed back at once.
+    """
+    release = getattr(type(lib), "clear_controlling_thread", None)
+    if release is not None:
+        release(force=True)
+    lib.set_num_threads(num_threads)
+    if release is not None:
+        release()
+
+
 @contextmanager
 def single_threaded_blas():
     """Hold every BLAS library to one thread while any kernel call runs.
@@ -72,7 +92,7 @@ def single_threaded_blas():
                 (lib, lib.num_threads) for lib in _saved_limits.lib_controllers
             ]
             for lib, _ in _saved_limits:
-                lib.set_num_threads(1)
+                _set_num_threads(lib, 1)
         _active_calls += 1
     try:
         yield
@@ -81,5 +101,5 @@ def single_threaded_blas():
             _active_calls -= 1
             if _active_calls == 0:
                 for lib, num_threads in _saved_limits:
-                    lib.set_num_threads(num_threads)
+                    _set_num_threads(lib, num_threads)
                 _saved_limits = None

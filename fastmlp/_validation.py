@@ -7,6 +7,7 @@ ValueError that names the problem rather than in a crash or in NaN weights.
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 
 # Allowed values of every constructor parameter, checked by scikit-learn's
@@ -91,3 +92,32 @@ def check_input_rows(X, name="X"):
     """Reject data sets without rows before anything is allocated for them."""
     if X.shape[0] == 0:
         raise ValueError(f"{name} has 0 samples; at least one is required.")
+
+
+def check_fits_dtype(values, dtype, name, remedy):
+    """Refuse values that would overflow to infinity when cast to ``dtype``.
+
+    A float32 network reads float64 input (and targets) cast to float32; a
+    value beyond float32's range would become inf there, with only a NumPy
+    RuntimeWarning, and reach the compiled code.
+    """
+    dtype = np.dtype(dtype)
+    data = values.data if sp.issparse(values) else np.asarray(values)
+    if data.size == 0 or np.dtype(data.dtype).itemsize <= dtype.itemsize:
+        return
+    limit = np.finfo(dtype).max
+    if np.max(np.abs(data)) > limit:
+        raise ValueError(
+            f"{name} has values beyond the range of {dtype.name} (magnitude up "
+            f"to {limit:.4g}), which the network computes in; {remedy}"
+        )
+
+
+def check_validation_fraction(early_stopping, validation_fraction):
+    """early_stopping needs a validation set, so a fraction of 0 cannot work."""
+    if early_stopping and validation_fraction == 0:
+        raise ValueError(
+            "validation_fraction=0 leaves no validation data for "
+            "early_stopping=True; use a fraction in (0, 1), e.g. 0.1, or set "
+            "early_stopping=False."
+        )

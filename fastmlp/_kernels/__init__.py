@@ -17,11 +17,18 @@ Nothing in this package imports scikit-learn.
 """
 
 from ._epoch import PREDICT_ROWS
-from ._network import Network, network, optimizer_settings, optimizer_state
+from ._network import (
+    Network,
+    kernel_ready,
+    network,
+    optimizer_settings,
+    optimizer_state,
+)
 
 __all__ = [
     "PREDICT_ROWS",
     "Network",
+    "kernel_ready",
     "network",
     "optimizer_settings",
     "optimizer_state",

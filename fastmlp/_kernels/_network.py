@@ -35,23 +35,61 @@ _NO_INDEX = np.empty(0, dtype=np.int64)
 _NO_VALUES = {np.dtype(t): np.empty(0, dtype=t) for t in (np.float32, np.float64)}
 
 
+def _writeable(array, dtype=None):
+    """``array`` as a C-contiguous, writeable array (of ``dtype`` if given).
+
+    Numba types a read-only array differently from a writeable one, so a
+    read-only input (a frozen array, a read-only memmap) would compile a second
+    specialisation of every kernel, seconds each. The kernels only read their
+    inputs; a copy is made only when the array is read-only or not already
+    C-contiguous of the right dtype.
+    """
+    array = np.ascontiguousarray(array, dtype=dtype)
+    if not array.flags.writeable:
+        array = array.copy()
+    return array
+
+
 def _input_arrays(X, dtype):
     """(flat dense values, CSR data, CSR indices, CSR indptr) for the kernels.
 
-    Dense X comes out as a flat row-major view (copied only if it is not
-    C-contiguous of ``dtype``), with empty CSR arrays; sparse X as its CSR
-    arrays with int64 indices, with an empty dense part.
+    Dense X comes out as a flat row-major array (copied only if it is not
+    C-contiguous and writeable, of ``dtype``), with empty CSR arrays; sparse X
+    as its CSR arrays with int64 indices, with an empty dense part. Every
+    array is writeable (see ``_writeable``).
     """
     if sp.issparse(X):
         X = X.tocsr()
         return (
             _NO_VALUES[np.dtype(dtype)],
-            np.asarray(X.data, dtype=dtype),
-            np.asarray(X.indices, dtype=np.int64),
-            np.asarray(X.indptr, dtype=np.int64),
+            _writeable(X.data, dtype),
+            _writeable(X.indices, np.int64),
+            _writeable(X.indptr, np.int64),
         )
-    X = np.ascontiguousarray(X, dtype=dtype)
-    return X.reshape(-1), _NO_VALUES[np.dtype(dtype)], _NO_INDEX, _NO_INDEX
+    return (
+        _writeable(X, dtype).reshape(-1),
+        _NO_VALUES[np.dtype(dtype)],
+        _NO_INDEX,
+        _NO_INDEX,
+    )
+
+
+def kernel_ready(X, dtype):
+    """X in the form the kernels take without copying: a writeable C-contiguous
+    array of ``dtype``, or a CSR matrix with writeable data of ``dtype`` and
+    int64 indices. Converting once per fit spares a copy per epoch for
+    read-only, F-ordered, CSC or int32-indexed input."""
+    if sp.issparse(X):
+        X = X.tocsr()
+        return sp.csr_matrix(
+            (
+                _writeable(X.data, dtype),
+                _writeable(X.indices, np.int64),
+                _writeable(X.indptr, np.int64),
+            ),
+            shape=X.shape,
+        )
+    return _writeable(X, dtype)
 
 
 @functools.lru_cache(maxsize=64)
@@ -192,6 +230,10 @@ class Network:
     ):
         """Train one epoch in place; returns sum of batch loss x batch size."""
         x, data, indices, indptr = _input_arrays(X, self.dtype)
+        target, weights = (
+            _writeable(target, self.dtype),
+            _writeable(weights, self.dtype),
+        )
         max_rows = min(batch_size, len(order))
         act_offsets, acts, deltas, x_rows, chunk_losses = self._workspace(
             max_rows, gather_rows=len(indptr) == 0
@@ -233,6 +275,10 @@ class Network:
     def loss_and_gradient(self, params, X, target, weights, alpha, grad, n_threads):
         """Full-batch loss, with its gradient written into ``grad``."""
         x, data, indices, indptr = _input_arrays(X, self.dtype)
+        target, weights = (
+            _writeable(target, self.dtype),
+            _writeable(weights, self.dtype),
+        )
         n_samples = len(weights)
         act_offsets, acts, deltas, _, chunk_losses = self._workspace(
             n_samples, gather_rows=False
