@@ -457,15 +457,18 @@ def test_read_only_input_compiles_no_new_kernel(dtype, tmp_path):
 
 def test_read_only_input_is_converted_once_per_fit(monkeypatch):
     """The writeable copy of a read-only X is made once, not once per epoch."""
+    X = _read_only(X_REG)
     copies = []
-    original = _network._input_arrays
+    original = _network._writeable
 
-    def counting(X, dtype):
-        copies.append(X)
-        return original(X, dtype)
+    def counting(array, dtype=None):
+        result = original(array, dtype)
+        if array is X and result is not X:
+            copies.append(result)
+        return result
 
-    monkeypatch.setattr(_network, "_input_arrays", counting)
-    small(MLPRegressor, max_iter=7).fit(_read_only(X_REG), Y_REG)
+    monkeypatch.setattr(_network, "_writeable", counting)
+    small(MLPRegressor, max_iter=7).fit(X, Y_REG)
     assert len(copies) == 1
 
 
