@@ -6,7 +6,8 @@ wrapper passes the blocks one after another to the estimator's partial_fit
 (one epoch over each block), on the workers of a local dask.distributed
 cluster; each pass over the blocks is followed by the accuracy on held-out
 blocks. The labels are drawn at random from a logistic model of the
-features, so no classifier gets them all right. Each worker runs one
+features, so no classifier gets them all right (logistic regression, the
+true model, scores about 0.78 with the default sizes). Each worker runs one
 thread, so fastmlp uses one thread in it (dask sets OMP_NUM_THREADS=1 in its
 worker processes), and loads its compiled kernels from the on-disk cache on
 its first call.
