@@ -104,6 +104,9 @@ def main(argv=None):
     parser.add_argument(
         "--repeats", type=int, default=1, help="timed fits per library (median)"
     )
+    parser.add_argument(
+        "--n-jobs", type=int, default=None, help="fastmlp threads (all cores)"
+    )
     args = parser.parse_args(argv)
 
     missing = missing_files(args.data_dir)
@@ -146,11 +149,14 @@ def main(argv=None):
             lambda: SklearnMLPClassifier(**settings), X_train, y_train, args.repeats
         )
     ours, our_times = timed_fits(
-        lambda: fastmlp.MLPClassifier(**settings), X_train, y_train, args.repeats
+        lambda: fastmlp.MLPClassifier(**settings, n_jobs=args.n_jobs),
+        X_train,
+        y_train,
+        args.repeats,
     )
 
     their_time, our_time = np.median(their_times), np.median(our_times)
-    n_threads = effective_n_threads(None)
+    n_threads = effective_n_threads(args.n_jobs)
     print(f"{'':14s}{'test accuracy':>15s}{'epochs':>8s}{'fit time (median)':>20s}")
     for name, model, seconds, note in (
         ("scikit-learn", theirs, their_time, "BLAS on 1 thread"),
