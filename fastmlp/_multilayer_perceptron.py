@@ -900,6 +900,15 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         -------
         self : MLPClassifier
             The fitted estimator.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from fastmlp import MLPClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = MLPClassifier(solver="lbfgs", random_state=0).fit(X, y)
+        >>> [coef.shape for coef in clf.coefs_]
+        [(4, 100), (100, 3)]
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
@@ -927,6 +936,17 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         -------
         self : MLPClassifier
             The updated estimator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastmlp import MLPClassifier
+        >>> X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
+        >>> clf = MLPClassifier(hidden_layer_sizes=(4,), random_state=0)
+        >>> clf = clf.partial_fit(X[:2], [0, 1], classes=[0, 1, 2])
+        >>> clf = clf.partial_fit(X[2:], [2, 0])
+        >>> clf.classes_, clf.t_  # t_ counts the samples seen
+        (array([0, 1, 2]), 4)
         """
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
@@ -948,6 +968,17 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_classes)
             Predicted labels (an indicator matrix for multilabel models).
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from fastmlp import MLPClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = MLPClassifier(solver="lbfgs", random_state=0).fit(X, y)
+        >>> clf.predict(X[:3]).shape
+        (3,)
+        >>> bool((clf.predict(X) == y).mean() > 0.9)
+        True
         """
         check_is_fitted(self)
         return self._predict(X)
@@ -976,6 +1007,17 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         y_prob : ndarray of shape (n_samples, n_classes)
             Class probabilities, columns in the order of ``classes_``, in the
             network's dtype.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_iris
+        >>> from fastmlp import MLPClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = MLPClassifier(solver="lbfgs", random_state=0).fit(X, y)
+        >>> proba = clf.predict_proba(X[:3])
+        >>> proba.shape, bool(np.allclose(proba.sum(axis=1), 1.0))
+        ((3, 3), True)
         """
         check_is_fitted(self)
         y_pred = self._forward(self._validate_predict_input(X))
@@ -995,6 +1037,17 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         -------
         log_y_prob : ndarray of shape (n_samples, n_classes)
             ``log(predict_proba(X))``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.datasets import load_iris
+        >>> from fastmlp import MLPClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = MLPClassifier(solver="lbfgs", random_state=0).fit(X, y)
+        >>> log_proba = clf.predict_log_proba(X[:3])
+        >>> bool(np.allclose(np.exp(log_proba), clf.predict_proba(X[:3])))
+        True
         """
         y_prob = self.predict_proba(X)
         return np.log(y_prob, out=y_prob)
@@ -1279,6 +1332,16 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         -------
         self : MLPRegressor
             The fitted estimator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastmlp import MLPRegressor
+        >>> X = np.linspace(-1, 1, 50).reshape(-1, 1)
+        >>> reg = MLPRegressor(hidden_layer_sizes=(8,), solver="lbfgs", random_state=0)
+        >>> reg = reg.fit(X, np.column_stack([X.ravel(), X.ravel() ** 2]))
+        >>> reg.n_outputs_, [coef.shape for coef in reg.coefs_]
+        (2, [(1, 8), (8, 2)])
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
@@ -1302,6 +1365,17 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         -------
         self : MLPRegressor
             The updated estimator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastmlp import MLPRegressor
+        >>> X = np.linspace(-1, 1, 50).reshape(-1, 1)
+        >>> reg = MLPRegressor(hidden_layer_sizes=(8,), random_state=0)
+        >>> for _ in range(3):
+        ...     reg = reg.partial_fit(X, X.ravel())
+        >>> reg.t_  # samples seen over the three calls
+        150
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
@@ -1317,6 +1391,16 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Predictions, in the network's dtype.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fastmlp import MLPRegressor
+        >>> X = np.linspace(-1, 1, 50, dtype=np.float32).reshape(-1, 1)
+        >>> reg = MLPRegressor(hidden_layer_sizes=(8,), solver="lbfgs", random_state=0)
+        >>> y_pred = reg.fit(X, X.ravel()).predict(X)
+        >>> y_pred.shape, y_pred.dtype
+        ((50,), dtype('float32'))
         """
         check_is_fitted(self)
         return self._predict(X)
