@@ -151,11 +151,27 @@ def run_team(kernel, n_threads, *args):
             helpers.append(helper)
     except BaseException:
         sync[_ABORT] = 1
-        for helper in helpers:
-            helper.join()
+        _join_all(helpers)
         raise
     try:
         return kernel(0, n_threads, sync, *args)
     finally:
-        for helper in helpers:
-            helper.join()
+        _join_all(helpers)
+
+
+def _join_all(helpers):
+    """Wait for every helper, even through Ctrl-C, then re-raise it.
+
+    Returning early would let helper threads go on writing the caller's
+    buffers after the caller believes the kernel is done.
+    """
+    interrupted = None
+    for helper in helpers:
+        while True:
+            try:
+                helper.join()
+                break
+            except BaseException as error:  # KeyboardInterrupt while waiting
+                interrupted = error
+    if interrupted is not None:
+        raise interrupted
