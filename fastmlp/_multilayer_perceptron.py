@@ -488,6 +488,9 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        # Multilabel and multi-output targets are supported (scikit-learn's MLPs
+        # support them too but leave this tag False).
+        tags.target_tags.multi_output = True
         return tags
 
 
