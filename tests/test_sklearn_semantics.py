@@ -223,7 +223,8 @@ def test_early_stopping_restores_best_weights(kind, monkeypatch):
     if kind == "classifier":
         y_val = ours._label_binarizer.inverse_transform(y_val)
     assert ours.score(X_val, y_val) == pytest.approx(ours.best_validation_score_)
-    assert_same_model(ours, theirs)
+    # The large learning rate amplifies rounding differences a little.
+    assert_same_model(ours, theirs, rtol=1e-8)
     np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_)
 
 
