@@ -227,13 +227,14 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         network = self._network(X.dtype)
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = StochasticOptimizer(self, network.n_params, X.dtype)
-            # A new fit starts a new stopping rule: nothing carries over from
-            # an earlier fit's no-improvement count or best loss.
+            # A new fit counts epochs without improvement afresh: a count left
+            # by an earlier fit would end a warm start after one epoch. The
+            # best loss or score so far and the score history carry over, as
+            # loss_curve_ does (and as in scikit-learn).
             self._no_improvement_count = 0
-            if self.early_stopping:
-                self.best_validation_score_ = -np.inf
-                self.validation_scores_ = []
-            else:
+            if self.early_stopping and self.validation_scores_ is None:
+                self.validation_scores_, self.best_validation_score_ = [], -np.inf
+            if not self.early_stopping and self.best_loss_ is None:
                 self.best_loss_ = np.inf
 
         (X_train, target_train, weights_train), validation = self._split(

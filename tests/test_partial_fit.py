@@ -82,6 +82,27 @@ def test_warm_start_fit_matches(task):
     assert_same_model(ours, theirs)
 
 
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_warm_start_keeps_histories_like_scikit_learn(early_stopping):
+    X, y, ours_class, theirs_class = make_task("multiclass", n_samples=150)
+    params = settings("multiclass", "adam", "relu", max_iter=5)
+    params.update(early_stopping=early_stopping, learning_rate_init=0.05)
+    ours, theirs = ours_class(**params), theirs_class(**params)
+    fit_both(ours, theirs, X, y)
+    for model in (ours, theirs):
+        model.set_params(warm_start=True, max_iter=4)
+    fit_both(ours, theirs, X, y)
+    assert_same_model(ours, theirs)
+    assert len(ours.loss_curve_) == 9
+    if early_stopping:
+        assert len(ours.validation_scores_) == 9
+        np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_)
+        assert ours.best_validation_score_ == theirs.best_validation_score_
+    else:
+        assert ours.best_loss_ == min(ours.loss_curve_)
+        assert ours.best_loss_ == pytest.approx(theirs.best_loss_, rel=1e-12)
+
+
 def test_partial_fit_sample_weight_matches():
     X, y = sorted_multiclass()
     weights = np.random.default_rng(3).uniform(0.2, 2.0, len(X))

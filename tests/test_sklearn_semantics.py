@@ -181,9 +181,7 @@ def test_early_stopping_split_is_stratified(monkeypatch):
     X, y = make_classification(
         n_samples=100, n_features=5, weights=[0.8], flip_y=0, random_state=0
     )
-    params = dict(
-        hidden_layer_sizes=(4,), early_stopping=True, validation_fraction=0.2
-    )
+    params = dict(hidden_layer_sizes=(4,), early_stopping=True, validation_fraction=0.2)
     params.update(max_iter=3, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
