@@ -20,7 +20,6 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import get_tags
 from test_parity import assert_same_model, fit_both, make_task, settings
 
-import fastmlp
 import fastmlp._multilayer_perceptron as mlp_module
 from fastmlp import MLPClassifier, MLPRegressor
 from fastmlp._kernels import Network

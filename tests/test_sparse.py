@@ -6,7 +6,6 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
-import sklearn.neural_network as sk
 from sklearn.exceptions import ConvergenceWarning
 from test_parity import assert_same_model, fit_both, make_task, settings
 
