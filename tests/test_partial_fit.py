@@ -157,3 +157,27 @@ def test_warm_start_with_other_classes_raises(Estimator):
         model.fit(X, y)
     with pytest.raises(ValueError, match="same classes"):
         model.fit(X[y < 2], y[y < 2])
+
+
+def test_lbfgs_warm_start_matches():
+    X, y, ours_class, theirs_class = make_task("multiclass")
+    params = settings("multiclass", "lbfgs", "tanh", max_iter=5)
+    ours, theirs = ours_class(**params), theirs_class(**params)
+    fit_both(ours, theirs, X, y)
+    for model in (ours, theirs):
+        model.set_params(warm_start=True)
+    fit_both(ours, theirs, X, y)
+    assert_same_model(ours, theirs, rtol=1e-9)
+
+
+def test_partial_fit_with_string_labels_matches():
+    X, y = sorted_multiclass()
+    y = np.array(["b", "a", "c"])[y]
+    params = settings("multiclass", "sgd", "relu", shuffle=False)
+    ours, theirs = MLPClassifier(**params), sk.MLPClassifier(**params)
+    for batch in batches(len(X)):
+        ours.partial_fit(X[batch], y[batch], classes=["c", "a", "b"])
+        theirs.partial_fit(X[batch], y[batch], classes=["c", "a", "b"])
+    assert_same_model(ours, theirs)
+    np.testing.assert_array_equal(ours.classes_, ["a", "b", "c"])
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))

@@ -180,8 +180,13 @@ def test_early_stopping_split_is_stratified(monkeypatch):
     X, y = make_classification(
         n_samples=100, n_features=5, weights=[0.8], flip_y=0, random_state=0
     )
-    params = dict(hidden_layer_sizes=(4,), early_stopping=True, validation_fraction=0.2)
-    params.update(max_iter=3, random_state=0)
+    params = dict(
+        hidden_layer_sizes=(4,),
+        early_stopping=True,
+        validation_fraction=0.2,
+        max_iter=3,
+        random_state=0,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         MLPClassifier(**params).fit(X, y)
@@ -277,7 +282,7 @@ def assert_different_weights(a, b):
     )
 
 
-def test_sample_weight_in_partial_fit_matches(routing):
+def test_sample_weight_in_partial_fit_matches():
     X, y, weights = weighted_regression()
     params = settings("regression", "sgd", "relu", shuffle=False)
     ours, theirs = MLPRegressor(**params), sk.MLPRegressor(**params)
