@@ -115,8 +115,9 @@ def test_lbfgs_verbose_prints_one_line_per_iteration(capsys):
         dict(learning_rate="adaptive", tol=0.1, n_iter_no_change=1),
         dict(learning_rate="constant", tol=1e-2, n_iter_no_change=2),
         dict(learning_rate="invscaling", power_t=0.25, learning_rate_init=0.1),
+        dict(learning_rate="adaptive", early_stopping=True, n_iter_no_change=1),
     ],
-    ids=["adaptive", "constant-stops", "invscaling"],
+    ids=["adaptive", "constant-stops", "invscaling", "early-stopping"],
 )
 def test_sgd_verbose_output_identical(schedule, capsys):
     X, y, ours_class, theirs_class = make_task("multiclass")
@@ -131,7 +132,10 @@ def test_sgd_verbose_output_identical(schedule, capsys):
         their_output = capsys.readouterr().out
     assert our_output == their_output
     assert_same_model(ours, theirs)
-    if schedule["learning_rate"] == "adaptive":
+    if schedule.get("early_stopping"):
+        assert our_output.count("Validation score: ") == ours.n_iter_
+        assert "Validation score did not improve more than tol" in our_output
+    elif schedule["learning_rate"] == "adaptive":
         assert "Setting learning rate to 0.002000" in our_output
         assert ours._optimizer.learning_rate == theirs._optimizer.learning_rate
 
