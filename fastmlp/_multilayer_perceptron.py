@@ -291,13 +291,14 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         network = self._network(X.dtype)
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = StochasticOptimizer(self, network.n_params, X.dtype)
-            # A new fit starts a new stopping rule: nothing carries over from
-            # an earlier fit's no-improvement count or best loss.
+            # A new fit counts epochs without improvement afresh: a count left
+            # by an earlier fit would end a warm start after one epoch. The
+            # best loss or score so far and the score history carry over, as
+            # loss_curve_ does (and as in scikit-learn).
             self._no_improvement_count = 0
-            if self.early_stopping:
-                self.best_validation_score_ = -np.inf
-                self.validation_scores_ = []
-            else:
+            if self.early_stopping and self.validation_scores_ is None:
+                self.validation_scores_, self.best_validation_score_ = [], -np.inf
+            if not self.early_stopping and self.best_loss_ is None:
                 self.best_loss_ = np.inf
 
         (X_train, target_train, weights_train), validation = self._split(
@@ -603,6 +604,9 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        # Multilabel and multi-output targets are supported (scikit-learn's MLPs
+        # support them too but leave this tag False).
+        tags.target_tags.multi_output = True
         return tags
 
 
