@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import sklearn
-from suite.torch_mlp import TORCH_AVAILABLE, torch
+from suite.torch_mlp import TORCH_AVAILABLE, import_torch
 from suite.workloads import (
     LIBRARIES,
     WORKLOADS,
@@ -62,7 +62,7 @@ QUICK_SIZES = {
     "W4": (1000, 1),
     "W5": (600, 1),
 }
-QUICK = dict(peak_size=256, predict_rows=600, latency_calls=10, compile_epochs=2)
+QUICK = dict(peak_size=512, predict_rows=600, latency_calls=10, compile_epochs=2)
 FULL = dict(
     peak_size=3072, predict_rows=100_000, latency_calls=200, compile_epochs=None
 )
@@ -169,6 +169,7 @@ def measure_peak(size, repeats=3):
             best = min(_median_seconds(product, 1) for _ in range(repeats))
         results.append(PeakResult(np.dtype(dtype).name, "numpy", flops / best / 1e9))
         if TORCH_AVAILABLE:
+            torch = import_torch()
             ta, tb = torch.from_numpy(a), torch.from_numpy(b)
             with torch_threads(cores):
                 product = functools.partial(torch.matmul, ta, tb)
@@ -183,6 +184,7 @@ def measure_peak(size, repeats=3):
 @contextlib.contextmanager
 def torch_threads(n_threads):
     """PyTorch's intra-op thread count set for a block, then restored."""
+    torch = import_torch()
     saved = torch.get_num_threads()
     torch.set_num_threads(n_threads)
     try:
@@ -387,11 +389,10 @@ def format_table(headers, rows, markdown=False):
 
 
 def _ratio(numerator, denominator):
-    return (
-        "-"
-        if numerator is None or denominator is None
-        else f"{numerator / denominator:.2f}x"
-    )
+    """'2.50x', or '-' when either side was not measured."""
+    if numerator is None or denominator is None:
+        return "-"
+    return f"{numerator / denominator:.2f}x"
 
 
 def fit_table(results, peaks, markdown):
@@ -426,17 +427,26 @@ def fit_table(results, peaks, markdown):
 
 
 def loss_agreement(results):
-    """One line per workload: the relative spread of the final losses."""
+    """One line per workload: the relative spread of the final losses.
+
+    With the same initial weights and mini-batches, the libraries should
+    differ by rounding (and, for PyTorch, Adam's epsilon placement) only: a
+    spread above about 1e-3 means they did not train the same thing.
+    """
     lines = []
     for name in dict.fromkeys(r.workload for r in results):
         losses = {r.library: r.final_loss for r in results if r.workload == name}
         values = np.array(list(losses.values()))
         spread = (values.max() - values.min()) / max(abs(values.mean()), 1e-300)
-        lines.append(f"{name}: final losses differ by {100 * spread:.2f}% at most")
+        lines.append(
+            f"{name}: final losses of {', '.join(losses)} agree to a relative "
+            f"{spread:.1e}"
+        )
     return "\n".join(lines)
 
 
 def predict_table(results, markdown):
+    """Latency and throughput, as ratios to scikit-learn's best setting."""
     best = {}
     for r in results:
         if r.library == "sklearn":
@@ -464,6 +474,7 @@ def predict_table(results, markdown):
 
 
 def compile_table(results, markdown):
+    """Import and first-fit seconds in a new process, cold and warm cache."""
     headers = ["Numba cache", "import (s)", "first fit (s)"]
     rows = [
         [r.cache, f"{r.import_seconds:.2f}", f"{r.fit_seconds:.2f}"] for r in results
@@ -479,7 +490,9 @@ def environment_lines():
         f"fastmlp {fastmlp.__version__}",
         f"scikit-learn {sklearn.__version__}",
         f"numpy {np.__version__}",
-        f"torch {torch.__version__}" if TORCH_AVAILABLE else "torch not installed",
+        f"torch {import_torch().__version__}"
+        if TORCH_AVAILABLE
+        else "torch not installed",
     ]
     lines = [", ".join(versions) + f"; {available_cores()} cores"]
     for info in threadpool_info():
@@ -583,6 +596,70 @@ def _choices(parser, option, text, allowed):
     return chosen
 
 
+def _report_peak(args, sizes, say, log, results):
+    log("measuring the practical peak ...")
+    results["peak"] = measure_peak(sizes["peak_size"])
+    say(f"\nPractical peak: {sizes['peak_size']}^2 matrix product on all cores")
+    rows = [[r.dtype, r.library, f"{r.gflops:.1f}"] for r in results["peak"]]
+    say(format_table(["dtype", "library", "GFLOP/s"], rows, args.markdown))
+
+
+def _report_fits(args, sizes, say, log, results):
+    results["fit"] = []
+    for workload in args.workloads:
+        repeats = args.repeats
+        if workload.name != "W1" and args.big_repeats is not None:
+            repeats = args.big_repeats
+        results["fit"] += measure_fits(
+            workload, args.libraries, repeats, args.thread_counts, log
+        )
+    say("\nTraining (median of repeats; ratios are speed-ups, >1 is faster)")
+    for w in args.workloads:
+        say(
+            f"  {w.name}: {w.title}, {w.n_samples} samples, hidden {w.hidden}, "
+            f"{w.solver}, batch {w.batch_size}, {w.epochs} epochs, "
+            f"{np.dtype(w.dtype).name}"
+        )
+    say(fit_table(results["fit"], results.get("peak", []), args.markdown))
+    say(loss_agreement(results["fit"]))
+
+
+def _report_predict(args, sizes, say, log, results):
+    results["predict"] = []
+    for name in ("W2", "W5"):
+        workload = _sized(WORKLOADS[name], args.quick)
+        results["predict"] += measure_predict(
+            workload, args.libraries, sizes, args.repeats, args.thread_counts, log
+        )
+    say(
+        f"\npredict_proba on the W2 network: latency of 1 row (median of "
+        f"{sizes['latency_calls']} calls) and throughput on "
+        f"{results['predict'][0].n_rows} rows (median of {args.repeats})"
+    )
+    say(predict_table(results["predict"], args.markdown))
+
+
+def _report_compile(args, sizes, say, log, results):
+    log("timing the first fit in fresh processes ...")
+    results["compile"] = measure_compile(sizes["compile_epochs"])
+    epochs = sizes["compile_epochs"] or WORKLOADS["W1"].epochs
+    say(f"\nfastmlp's first fit in a new process (W1 digits, {epochs} epochs)")
+    say(compile_table(results["compile"], args.markdown))
+
+
+REPORTS = {
+    "peak": _report_peak,
+    "fit": _report_fits,
+    "predict": _report_predict,
+    "compile": _report_compile,
+}
+
+
+def _sized(workload, quick):
+    """The workload at full size, or at its --quick size."""
+    return workload.scaled(*QUICK_SIZES[workload.name]) if quick else workload
+
+
 def main(argv=None, out=None):
     """Run the measurements asked for by ``argv`` and print the tables.
 
@@ -599,76 +676,22 @@ def main(argv=None, out=None):
         print(text, file=out, flush=True)
 
     def log(text):
+        # Progress goes to stderr so that stdout holds the tables only.
         print(text, file=sys.stderr, flush=True)
 
+    args.libraries = [
+        library for library in args.libraries if library != "torch" or TORCH_AVAILABLE
+    ]
+    args.workloads = [_sized(WORKLOADS[name], args.quick) for name in args.workloads]
     sizes = QUICK if args.quick else FULL
-    libraries = [lib for lib in args.libraries if lib != "torch" or TORCH_AVAILABLE]
-    workloads = []
-    for name in args.workloads:
-        workload = WORKLOADS[name]
-        if args.quick:
-            workload = workload.scaled(*QUICK_SIZES[name])
-        workloads.append(workload)
 
     say(f"fastmlp benchmark{' (--quick, tiny sizes)' if args.quick else ''}")
     for line in environment_lines():
         say(line)
     results = {}
-
-    if "peak" not in args.skip:
-        log("measuring the practical peak ...")
-        results["peak"] = measure_peak(sizes["peak_size"])
-        say(f"\nPractical peak: {sizes['peak_size']}^2 matrix product on all cores")
-        rows = [[r.dtype, r.library, f"{r.gflops:.1f}"] for r in results["peak"]]
-        say(format_table(["dtype", "library", "GFLOP/s"], rows, args.markdown))
-
-    if "fit" not in args.skip:
-        results["fit"] = []
-        for workload in workloads:
-            repeats = args.repeats
-            if workload.name != "W1" and args.big_repeats is not None:
-                repeats = args.big_repeats
-            results["fit"] += measure_fits(
-                workload, libraries, repeats, args.thread_counts, log
-            )
-        say("\nTraining (median of repeats; ratios are speed-ups, >1 is faster)")
-        for workload in workloads:
-            say(
-                f"  {workload.name}: {workload.title}, {workload.n_samples} samples, "
-                f"hidden {workload.hidden}, {workload.solver}, batch "
-                f"{workload.batch_size}, {workload.epochs} epochs, "
-                f"{np.dtype(workload.dtype).name}"
-            )
-        say(fit_table(results["fit"], results.get("peak", []), args.markdown))
-        say(loss_agreement(results["fit"]))
-
-    if "predict" not in args.skip:
-        results["predict"] = []
-        for name in ("W2", "W5"):
-            workload = WORKLOADS[name]
-            if args.quick:
-                workload = workload.scaled(*QUICK_SIZES[name])
-            results["predict"] += measure_predict(
-                workload,
-                libraries,
-                sizes,
-                args.repeats,
-                args.thread_counts,
-                log,
-            )
-        say(
-            f"\npredict_proba on the W2 network: latency of 1 row (median of "
-            f"{sizes['latency_calls']} calls) and throughput on "
-            f"{results['predict'][0].n_rows} rows"
-        )
-        say(predict_table(results["predict"], args.markdown))
-
-    if "compile" not in args.skip:
-        log("timing the first fit in fresh processes ...")
-        results["compile"] = measure_compile(sizes["compile_epochs"])
-        epochs = sizes["compile_epochs"] or WORKLOADS["W1"].epochs
-        say(f"\nfastmlp's first fit in a new process (W1 digits, {epochs} epochs)")
-        say(compile_table(results["compile"], args.markdown))
+    for section, report in REPORTS.items():
+        if section not in args.skip:
+            report(args, sizes, say, log, results)
     return results
 
 

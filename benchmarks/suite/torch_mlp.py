@@ -15,25 +15,30 @@ estimators draw them. The L2 penalty ``alpha`` enters as the optimizer's weight
 decay on the weights (not the biases), ``alpha / batch_size``, which gives the
 same gradient as scikit-learn's penalty on every full batch.
 
-PyTorch is optional: ``TORCH_AVAILABLE`` says whether it imported.
+PyTorch is optional: ``TORCH_AVAILABLE`` says whether it is installed.
 """
 
+import importlib.util
 import os
 
 import numpy as np
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils import check_random_state, shuffle
 
-try:
-    import torch
-except ImportError:  # pragma: no cover - depends on the environment
-    torch = None
+# Importing PyTorch takes seconds, so it happens on first use only.
+TORCH_AVAILABLE = importlib.util.find_spec("torch") is not None
 
-TORCH_AVAILABLE = torch is not None
+
+def import_torch():
+    """The torch module (imported on the first call)."""
+    import torch
+
+    return torch
 
 
 def _make_optimizer(groups, solver, learning_rate, implementation):
     """The torch optimizer for ``solver``; ``implementation`` 'fused'/'foreach'."""
+    torch = import_torch()
     options = {implementation: True}
     if solver == "adam":
         return torch.optim.Adam(
@@ -55,6 +60,7 @@ def fastest_optimizer(groups, solver, learning_rate, dtype):
     optimizer : torch.optim.Optimizer
     implementation : {'fused', 'foreach'}
     """
+    torch = import_torch()
     probe = torch.zeros(2, dtype=dtype, requires_grad=True)
     probe.grad = torch.ones(2, dtype=dtype)
     try:
@@ -117,6 +123,7 @@ class TorchMLP:
 
     def _build(self, units, dtype, random_state):
         """Sequential model with Glorot-uniform weights drawn like scikit-learn's."""
+        torch = import_torch()
         layers = []
         for fan_in, fan_out in zip(units[:-1], units[1:]):
             bound = np.sqrt(6.0 / (fan_in + fan_out))
@@ -130,18 +137,21 @@ class TorchMLP:
         return torch.nn.Sequential(*layers[:-1])  # no ReLU on the output
 
     def _targets(self, y):
+        torch = import_torch()
         if self.task == "classification":
             self.classes_, codes = np.unique(y, return_inverse=True)
             return torch.from_numpy(codes.astype(np.int64)), len(self.classes_)
         return torch.from_numpy(np.asarray(y, dtype=np.float64).reshape(-1, 1)), 1
 
     def _loss(self, output, target):
+        torch = import_torch()
         if self.task == "classification":
             return torch.nn.functional.cross_entropy(output, target)
         return 0.5 * torch.nn.functional.mse_loss(output, target)
 
     def fit(self, X, y):
         """Train for ``max_iter`` epochs; sets ``loss_`` like scikit-learn's."""
+        torch = import_torch()
         X = np.ascontiguousarray(X)
         inputs = torch.from_numpy(X)
         targets, n_outputs = self._targets(y)
@@ -171,6 +181,7 @@ class TorchMLP:
         return self
 
     def _train(self, inputs, targets, optimizer, weights, random_state):
+        torch = import_torch()
         n_samples = inputs.shape[0]
         n_batches = -(-n_samples // self.batch_size)
         order = np.arange(n_samples)
@@ -200,11 +211,13 @@ class TorchMLP:
         self.n_iter_ = self.max_iter
 
     def _output(self, X):
+        torch = import_torch()
         with torch.inference_mode():
             return self.model_(torch.from_numpy(np.ascontiguousarray(X)))
 
     def predict_proba(self, X):
         """Class probabilities (classification only)."""
+        torch = import_torch()
         with torch.inference_mode():
             return torch.softmax(self._output(X), dim=1).numpy()
 
