@@ -150,6 +150,11 @@ def _median_seconds(function, repeats):
     return statistics.median(times)
 
 
+def _best_seconds(function, repeats):
+    """Shortest wall time of ``repeats`` calls of ``function()``."""
+    return min(_median_seconds(function, 1) for _ in range(repeats))
+
+
 def measure_peak(size, repeats=3):
     """GFLOP/s of a size x size matrix product, per dtype and library.
 
@@ -166,7 +171,7 @@ def measure_peak(size, repeats=3):
         with threadpool_limits(limits=cores, user_api="blas"):
             product = functools.partial(np.matmul, a, b)
             product()  # the first call starts BLAS's threads
-            best = min(_median_seconds(product, 1) for _ in range(repeats))
+            best = _best_seconds(product, repeats)
         results.append(PeakResult(np.dtype(dtype).name, "numpy", flops / best / 1e9))
         if TORCH_AVAILABLE:
             torch = import_torch()
@@ -174,7 +179,7 @@ def measure_peak(size, repeats=3):
             with torch_threads(cores):
                 product = functools.partial(torch.matmul, ta, tb)
                 product()
-                best = min(_median_seconds(product, 1) for _ in range(repeats))
+                best = _best_seconds(product, repeats)
             results.append(
                 PeakResult(np.dtype(dtype).name, "torch", flops / best / 1e9)
             )

@@ -2,16 +2,18 @@
 
 A subclass names its workload; the base supplies ``time_fit``, ``peakmem_fit``,
 ``time_predict``, ``track_train_loss`` and ``track_test_score`` for every
-library in ``params``. ``setup`` warms fastmlp's compiled kernels (and
-PyTorch's thread pool) and fits one model for the predict and track
-benchmarks, so ``time_fit`` measures steady-state training; the first,
-compiling fit is timed apart in ``bench_compile``.
+library in ``params``. Each subclass's ``setup_cache`` fits one model per
+library for the predict and track benchmarks (once per class); ``setup`` warms fastmlp's
+compiled kernels (and PyTorch's thread pool) with a short fit, so ``time_fit``
+measures steady-state training. The first, compiling fit is timed apart in
+``bench_compile``.
 
 scikit-learn runs with its BLAS held to one thread, its faster setting for
 these layer sizes on small machines (``benchmarks/compare.py`` times both
 settings and quotes the faster).
 """
 
+import contextlib
 import functools
 from abc import ABC, abstractmethod
 
@@ -32,42 +34,66 @@ class TrainingBenchmark(ABC):
     def make_workload(self):
         """The Workload this class measures, at its asv size."""
 
-    def setup(self, library):
+    def _data(self):
+        """Training and held-out parts of the workload's data."""
+        X, y = self.make_workload().data()
+        return train_test_split(X, y, test_size=0.25, random_state=0)
+
+    def fit_models(self):
+        """One fitted model per installed library, for predict and track.
+
+        Each subclass returns this from its own ``setup_cache``: asv runs that
+        once per class rather than once per benchmark, but keys its cache by
+        where the method is defined, so one inherited ``setup_cache`` would
+        hand every class the first class's models.
+        """
         workload = self.make_workload()
-        X, y = workload.data()
-        self.X, self.X_test, self.y, self.y_test = train_test_split(
-            X, y, test_size=0.25, random_state=0
-        )
-        # Raises NotImplementedError for 'torch' without PyTorch: asv skips.
-        workload.make_estimator(library)
+        X, _, y, _ = self._data()
+        fitted = {}
+        for library in LIBRARIES:
+            try:
+                estimator = workload.make_estimator(library)
+            except NotImplementedError:
+                continue
+            with _blas_limits(library):
+                fitted[library] = fit_quietly(estimator, X, y)
+        return fitted
+
+    def setup(self, fitted, library):
+        if library not in fitted:
+            raise NotImplementedError(f"{library} is not installed")
+        workload = self.make_workload()
+        self.X, self.X_test, self.y, self.y_test = self._data()
         self.make_estimator = functools.partial(workload.make_estimator, library)
-        self.blas_limits = (
-            threadpool_limits(limits=1, user_api="blas")
-            if library == "sklearn"
-            else None
-        )
+        self.blas_limits = _blas_limits(library)
+        self.blas_limits.__enter__()
         warm_up(workload, self.make_estimator)
-        self.fitted = fit_quietly(self.make_estimator(), self.X, self.y)
 
-    def teardown(self, library):
-        if self.blas_limits is not None:
-            self.blas_limits.restore_original_limits()
+    def teardown(self, fitted, library):
+        self.blas_limits.__exit__(None, None, None)
 
-    def time_fit(self, library):
+    def time_fit(self, fitted, library):
         fit_quietly(self.make_estimator(), self.X, self.y)
 
-    def peakmem_fit(self, library):
+    def peakmem_fit(self, fitted, library):
         fit_quietly(self.make_estimator(), self.X, self.y)
 
-    def time_predict(self, library):
-        self.fitted.predict(self.X_test)
+    def time_predict(self, fitted, library):
+        fitted[library].predict(self.X_test)
 
-    def track_train_loss(self, library):
-        return self.fitted.loss_
+    def track_train_loss(self, fitted, library):
+        return fitted[library].loss_
 
     track_train_loss.unit = "loss"
 
-    def track_test_score(self, library):
-        return self.fitted.score(self.X_test, self.y_test)
+    def track_test_score(self, fitted, library):
+        return fitted[library].score(self.X_test, self.y_test)
 
     track_test_score.unit = "accuracy or R^2"
+
+
+def _blas_limits(library):
+    """scikit-learn's BLAS on one thread; the others manage their own threads."""
+    if library == "sklearn":
+        return threadpool_limits(limits=1, user_api="blas")
+    return contextlib.nullcontext()
