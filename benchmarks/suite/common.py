@@ -15,6 +15,7 @@ settings and quotes the faster).
 
 import contextlib
 import functools
+import pickle
 from abc import ABC, abstractmethod
 
 from sklearn.model_selection import train_test_split
@@ -45,7 +46,9 @@ class TrainingBenchmark(ABC):
         Each subclass returns this from its own ``setup_cache``: asv runs that
         once per class rather than once per benchmark, but keys its cache by
         where the method is defined, so one inherited ``setup_cache`` would
-        hand every class the first class's models.
+        hand every class the first class's models. The models are kept
+        pickled, so that a benchmark of one library loads only that library
+        (the memory of an unused PyTorch would count in ``peakmem_fit``).
         """
         workload = self.make_workload()
         X, _, y, _ = self._data()
@@ -56,7 +59,7 @@ class TrainingBenchmark(ABC):
             except NotImplementedError:
                 continue
             with _blas_limits(library):
-                fitted[library] = fit_quietly(estimator, X, y)
+                fitted[library] = pickle.dumps(fit_quietly(estimator, X, y))
         return fitted
 
     def setup(self, fitted, library):
@@ -68,6 +71,7 @@ class TrainingBenchmark(ABC):
         self.blas_limits = _blas_limits(library)
         self.blas_limits.__enter__()
         warm_up(workload, self.make_estimator)
+        self.fitted = pickle.loads(fitted[library])
 
     def teardown(self, fitted, library):
         self.blas_limits.__exit__(None, None, None)
@@ -79,15 +83,15 @@ class TrainingBenchmark(ABC):
         fit_quietly(self.make_estimator(), self.X, self.y)
 
     def time_predict(self, fitted, library):
-        fitted[library].predict(self.X_test)
+        self.fitted.predict(self.X_test)
 
     def track_train_loss(self, fitted, library):
-        return fitted[library].loss_
+        return self.fitted.loss_
 
     track_train_loss.unit = "loss"
 
     def track_test_score(self, fitted, library):
-        return fitted[library].score(self.X_test, self.y_test)
+        return self.fitted.score(self.X_test, self.y_test)
 
     track_test_score.unit = "accuracy or R^2"
 
