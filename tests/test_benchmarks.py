@@ -73,6 +73,15 @@ def test_quick_run_prints_every_table(quick_run):
     assert "compile" not in results
 
 
+def test_torch_rows_are_skipped_without_torch(compare, monkeypatch):
+    monkeypatch.setattr(compare, "TORCH_AVAILABLE", False)
+    out = io.StringIO()
+    args = ["--quick", "--repeats", "1", "--workloads", "W1", "--skip"]
+    results = compare.main(args + ["peak,predict,compile"], out=out)
+    assert [r.library for r in results["fit"]] == ["fastmlp", "sklearn"]
+    assert "torch not installed" in out.getvalue()
+
+
 def test_markdown_table(compare):
     table = compare.format_table(["a", "bb"], [["1", "2"], ["3", "4"]], True)
     assert table.splitlines() == ["| a | bb |", "|---|---|", "| 1 | 2 |", "| 3 | 4 |"]
