@@ -1,0 +1,707 @@
+"""Time fastmlp against scikit-learn and PyTorch on five workloads, in one run.
+
+For each workload (see ``suite/workloads.py``) the script times full training
+runs of
+
+- fastmlp, with its default ``n_jobs`` (all cores), after one warm-up fit so
+  that the compiled kernels are ready (steady state);
+- scikit-learn, once with its BLAS held to 1 thread and once with all cores
+  (threadpoolctl), quoting the faster setting;
+- a plain PyTorch CPU loop (``suite/torch_mlp.py``) on all cores, with the same
+  architecture, loss, optimizer, initial weights and mini-batch order; skipped
+  when PyTorch is not installed.
+
+Every fit is repeated and the median quoted. The table gives seconds,
+samples/s, GFLOP/s (6 x samples x weights per epoch), the share of the
+machine's practical peak (the fastest large matrix product measured in the same
+run), speed ratios against scikit-learn and PyTorch, and the final training
+loss of each library, which must agree for the comparison to be fair.
+
+It also measures ``predict_proba`` latency (1 row) and throughput (100,000
+rows) on W2 and W5, and the time of fastmlp's first fit in a fresh process,
+with an empty Numba cache (cold: compiling) and with the cache that run left
+(warm: loading).
+
+Run it as::
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/compare.py
+
+(those variables, when set on a machine, make NumPy's OpenBLAS slower).
+``--quick`` runs everything on tiny data in seconds, as a smoke test.
+"""
+
+import argparse
+import contextlib
+import functools
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import sklearn
+from suite.torch_mlp import TORCH_AVAILABLE, import_torch
+from suite.workloads import (
+    LIBRARIES,
+    WORKLOADS,
+    first_fit_in_subprocess,
+    fit_quietly,
+    warm_up,
+)
+from threadpoolctl import threadpool_info, threadpool_limits
+
+SECTIONS = ("peak", "fit", "predict", "compile")
+
+# Sizes of a --quick run: (samples, epochs) per workload, and the rest.
+QUICK_SIZES = {
+    "W1": (300, 2),
+    "W2": (600, 1),
+    "W3": (300, 1),
+    "W4": (1000, 1),
+    "W5": (600, 1),
+}
+QUICK = dict(peak_size=512, predict_rows=600, latency_calls=10, compile_epochs=2)
+FULL = dict(
+    peak_size=3072, predict_rows=100_000, latency_calls=200, compile_epochs=None
+)
+
+
+def available_cores():
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+# ----------------------------------------------------------------------
+# Results
+
+
+@dataclass
+class PeakResult:
+    """Speed of a large matrix product on all cores."""
+
+    dtype: str
+    library: str
+    gflops: float
+
+
+@dataclass
+class FitResult:
+    """Repeated training runs of one library on one workload."""
+
+    workload: str
+    library: str
+    setting: str
+    times: list
+    n_samples: int
+    epochs: int
+    flops: float
+    final_loss: float
+
+    @property
+    def seconds(self):
+        return statistics.median(self.times)
+
+    @property
+    def samples_per_second(self):
+        return self.n_samples * self.epochs / self.seconds
+
+    @property
+    def gflops(self):
+        return self.flops / self.seconds / 1e9
+
+
+@dataclass
+class PredictResult:
+    """predict_proba latency on one row and throughput on many."""
+
+    dtype: str
+    library: str
+    setting: str
+    latency: float
+    n_rows: int
+    rows_per_second: float
+
+
+@dataclass
+class CompileResult:
+    """fastmlp's first fit in a fresh process."""
+
+    cache: str
+    import_seconds: float
+    fit_seconds: float
+
+
+# ----------------------------------------------------------------------
+# Measuring
+
+
+def _median_seconds(function, repeats):
+    """Median wall time of ``repeats`` calls of ``function()``."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _best_seconds(function, repeats):
+    """Shortest wall time of ``repeats`` calls of ``function()``."""
+    return min(_median_seconds(function, 1) for _ in range(repeats))
+
+
+def measure_peak(size, repeats=3):
+    """GFLOP/s of a size x size matrix product, per dtype and library.
+
+    The best of ``repeats`` products counts: a peak is what the machine can do,
+    so the run least disturbed by other processes is the closest to it.
+    """
+    cores = available_cores()
+    rng = np.random.default_rng(0)
+    flops = 2.0 * size**3
+    results = []
+    for dtype in (np.float64, np.float32):
+        a = rng.standard_normal((size, size)).astype(dtype)
+        b = rng.standard_normal((size, size)).astype(dtype)
+        with threadpool_limits(limits=cores, user_api="blas"):
+            product = functools.partial(np.matmul, a, b)
+            product()  # the first call starts BLAS's threads
+            best = _best_seconds(product, repeats)
+        results.append(PeakResult(np.dtype(dtype).name, "numpy", flops / best / 1e9))
+        if TORCH_AVAILABLE:
+            torch = import_torch()
+            ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+            with torch_threads(cores):
+                product = functools.partial(torch.matmul, ta, tb)
+                product()
+                best = _best_seconds(product, repeats)
+            results.append(
+                PeakResult(np.dtype(dtype).name, "torch", flops / best / 1e9)
+            )
+    return results
+
+
+@contextlib.contextmanager
+def torch_threads(n_threads):
+    """PyTorch's intra-op thread count set for a block, then restored."""
+    torch = import_torch()
+    saved = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
+def _fit_result(workload, X, y, library, setting, make_estimator, repeats, limits):
+    """Time ``repeats`` fits of fresh estimators; the last one gives the loss.
+
+    ``setting`` is the text for the table, or a function of the last fitted
+    estimator that returns it.
+    """
+    times = []
+    for _ in range(repeats):
+        estimator = make_estimator()
+        with limits():
+            start = time.perf_counter()
+            fit_quietly(estimator, X, y)
+            times.append(time.perf_counter() - start)
+    n_outputs = len(np.unique(y)) if workload.classifies else 1
+    return FitResult(
+        workload=workload.name,
+        library=library,
+        setting=setting(estimator) if callable(setting) else setting,
+        times=times,
+        n_samples=len(X),
+        epochs=workload.epochs,
+        flops=workload.flops_per_epoch(X.shape[1], n_outputs) * workload.epochs,
+        final_loss=float(estimator.loss_),
+    )
+
+
+def _fastest(results):
+    """The fastest of several settings; the others' medians go in its text."""
+    best = min(results, key=lambda result: result.seconds)
+    others = [f"{r.setting}: {r.seconds:.3g} s" for r in results if r is not best]
+    if others:
+        best.setting += f" (vs {', '.join(others)})"
+    return best
+
+
+def measure_fastmlp(workload, X, y, repeats, thread_counts):
+    """fastmlp with its default n_jobs, after a warm-up fit."""
+    warm_up(workload, functools.partial(workload.make_estimator, "fastmlp"))
+    return _fit_result(
+        workload,
+        X,
+        y,
+        "fastmlp",
+        "n_jobs=None",
+        functools.partial(workload.make_estimator, "fastmlp"),
+        repeats,
+        contextlib.nullcontext,
+    )
+
+
+def measure_sklearn(workload, X, y, repeats, thread_counts):
+    """scikit-learn with its BLAS on each thread count; the fastest is quoted."""
+    results = [
+        _fit_result(
+            workload,
+            X,
+            y,
+            "sklearn",
+            f"BLAS {n} thread(s)",
+            functools.partial(workload.make_estimator, "sklearn"),
+            repeats,
+            functools.partial(threadpool_limits, limits=n, user_api="blas"),
+        )
+        for n in thread_counts
+    ]
+    return _fastest(results)
+
+
+def measure_torch(workload, X, y, repeats, thread_counts):
+    """The PyTorch loop on each thread count, after a warm-up fit; the fastest."""
+    results = []
+    for n in thread_counts:
+        make = functools.partial(workload.make_estimator, "torch", n_threads=n)
+        warm_up(workload, make)
+        results.append(
+            _fit_result(
+                workload,
+                X,
+                y,
+                "torch",
+                lambda fitted, n=n: (
+                    f"{fitted.optimizer_implementation_} optimizer, {n} thread(s)"
+                ),
+                make,
+                repeats,
+                contextlib.nullcontext,
+            )
+        )
+    return _fastest(results)
+
+
+MEASURE = {
+    "fastmlp": measure_fastmlp,
+    "sklearn": measure_sklearn,
+    "torch": measure_torch,
+}
+
+
+def measure_fits(workload, libraries, repeats, thread_counts, log):
+    """FitResults of each library on one workload, in table order.
+
+    ``thread_counts`` maps 'sklearn' and 'torch' to the thread counts to try.
+    """
+    X, y = workload.data()
+    results = []
+    for library in libraries:
+        log(f"timing {workload.name} {library} ...")
+        measure = MEASURE[library]
+        results.append(measure(workload, X, y, repeats, thread_counts.get(library)))
+    return results
+
+
+def _thread_settings(library, thread_counts):
+    """{setting text: context manager factory} under which to predict."""
+    if library == "sklearn":
+        return {
+            f"BLAS {n} thread(s)": functools.partial(
+                threadpool_limits, limits=n, user_api="blas"
+            )
+            for n in thread_counts["sklearn"]
+        }
+    if library == "torch":
+        return {
+            f"{n} thread(s)": functools.partial(torch_threads, n)
+            for n in thread_counts["torch"]
+        }
+    return {"n_jobs=None": contextlib.nullcontext}
+
+
+def measure_predict(workload, libraries, sizes, repeats, thread_counts, log):
+    """predict_proba latency (1 row) and throughput (``sizes['predict_rows']``).
+
+    The networks are trained for one epoch on a few thousand rows first: the
+    speed of prediction depends on the architecture, not on the weights. Each
+    thread setting of scikit-learn and PyTorch gets a row of its own.
+    """
+    X, y = workload.data()
+    rows, one_row = X[: sizes["predict_rows"]], X[:1]
+    n_train = min(len(X), 2000)
+    results = []
+    for library in libraries:
+        log(f"timing predict_proba {workload.name} {library} ...")
+        estimator = workload.make_estimator(library, max_iter=1)
+        fit_quietly(estimator, X[:n_train], y[:n_train])
+        for setting, limits in _thread_settings(library, thread_counts).items():
+            with limits():
+                estimator.predict_proba(rows)  # warm caches and thread pools
+                latency = _median_seconds(
+                    functools.partial(estimator.predict_proba, one_row),
+                    sizes["latency_calls"],
+                )
+                seconds = _median_seconds(
+                    functools.partial(estimator.predict_proba, rows), repeats
+                )
+            results.append(
+                PredictResult(
+                    np.dtype(workload.dtype).name,
+                    library,
+                    setting,
+                    latency,
+                    len(rows),
+                    len(rows) / seconds,
+                )
+            )
+    return results
+
+
+def measure_compile(epochs=None):
+    """First fastmlp fit in a fresh process: empty Numba cache, then warmed."""
+    results = []
+    with tempfile.TemporaryDirectory(prefix="fastmlp-numba-cache-") as cache_dir:
+        for cache in ("cold", "warm"):
+            seconds = first_fit_in_subprocess(cache_dir, max_iter=epochs)
+            results.append(CompileResult(cache, seconds["import"], seconds["fit"]))
+    return results
+
+
+# ----------------------------------------------------------------------
+# Reporting
+
+
+def format_table(headers, rows, markdown=False):
+    """Rows of strings as an aligned text table or a Markdown table."""
+    if markdown:
+        lines = ["| " + " | ".join(headers) + " |"]
+        lines.append("|" + "|".join("---" for _ in headers) + "|")
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        return "\n".join(lines)
+    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
+    return "\n".join(lines)
+
+
+def _ratio(numerator, denominator):
+    """'2.50x', or '-' when either side was not measured."""
+    if numerator is None or denominator is None:
+        return "-"
+    return f"{numerator / denominator:.2f}x"
+
+
+def fit_table(results, peaks, markdown):
+    """The main table: speeds, share of peak, ratios and final losses."""
+    peak = {}
+    for result in peaks:
+        peak[result.dtype] = max(peak.get(result.dtype, 0.0), result.gflops)
+    seconds = {(r.workload, r.library): r.seconds for r in results}
+    headers = [
+        "workload", "library", "setting", "seconds", "samples/s", "GFLOP/s",
+        "% peak", "vs sklearn", "vs torch", "final loss",
+    ]  # fmt: skip
+    rows = []
+    for r in results:
+        dtype = np.dtype(WORKLOADS[r.workload].dtype).name
+        share = f"{100 * r.gflops / peak[dtype]:.1f}%" if dtype in peak else "-"
+        rows.append(
+            [
+                r.workload,
+                r.library,
+                r.setting,
+                f"{r.seconds:.3f}",
+                f"{r.samples_per_second:,.0f}",
+                f"{r.gflops:.2f}",
+                share,
+                _ratio(seconds.get((r.workload, "sklearn")), r.seconds),
+                _ratio(seconds.get((r.workload, "torch")), r.seconds),
+                f"{r.final_loss:.6f}",
+            ]
+        )
+    return format_table(headers, rows, markdown)
+
+
+def loss_agreement(results):
+    """One line per workload: the relative spread of the final losses.
+
+    With the same initial weights and mini-batches, fastmlp and scikit-learn
+    differ by rounding only (about 1e-15 in float64). PyTorch also places
+    Adam's epsilon differently and decays the weights of the short last batch
+    by alpha / batch_size; over many epochs that adds up (measured: 3e-3 after
+    W1's 50 epochs). A larger spread means the libraries did not train the
+    same thing.
+    """
+    lines = []
+    for name in dict.fromkeys(r.workload for r in results):
+        losses = {r.library: r.final_loss for r in results if r.workload == name}
+        values = np.array(list(losses.values()))
+        spread = (values.max() - values.min()) / max(abs(values.mean()), 1e-300)
+        lines.append(
+            f"{name}: final losses of {', '.join(losses)} agree to a relative "
+            f"{spread:.1e}"
+        )
+    return "\n".join(lines)
+
+
+def predict_table(results, markdown):
+    """Latency and throughput, as ratios to scikit-learn's best setting."""
+    best = {}
+    for r in results:
+        if r.library == "sklearn":
+            latency, throughput = best.get(r.dtype, (np.inf, 0.0))
+            best[r.dtype] = (
+                min(latency, r.latency),
+                max(throughput, r.rows_per_second),
+            )
+    headers = ["dtype", "library", "setting", "1 row (us)", "rows/s", "vs sklearn"]
+    rows = []
+    for r in results:
+        latency, throughput = best.get(r.dtype, (None, None))
+        rows.append(
+            [
+                r.dtype,
+                r.library,
+                r.setting,
+                f"{1e6 * r.latency:.1f}",
+                f"{r.rows_per_second:,.0f}",
+                f"{_ratio(latency, r.latency)} latency, "
+                f"{_ratio(r.rows_per_second, throughput)} throughput",
+            ]
+        )
+    return format_table(headers, rows, markdown)
+
+
+def compile_table(results, markdown):
+    """Import and first-fit seconds in a new process, cold and warm cache."""
+    headers = ["Numba cache", "import (s)", "first fit (s)"]
+    rows = [
+        [r.cache, f"{r.import_seconds:.2f}", f"{r.fit_seconds:.2f}"] for r in results
+    ]
+    return format_table(headers, rows, markdown)
+
+
+def environment_lines():
+    """Versions, cores and BLAS libraries: what the numbers depend on."""
+    import fastmlp
+
+    versions = [
+        f"fastmlp {fastmlp.__version__}",
+        f"scikit-learn {sklearn.__version__}",
+        f"numpy {np.__version__}",
+        f"torch {import_torch().__version__}"
+        if TORCH_AVAILABLE
+        else "torch not installed",
+    ]
+    lines = [", ".join(versions) + f"; {available_cores()} cores"]
+    for info in threadpool_info():
+        lines.append(
+            f"{info['user_api']}: {info['internal_api']} {info['version']} "
+            f"({info.get('architecture', '?')}, {info['num_threads']} threads)"
+        )
+    for variable in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        if variable in os.environ:
+            lines.append(
+                f"note: {variable} is set; run as `env -u OPENBLAS_CORETYPE "
+                "-u OPENBLAS_L2_SIZE ...` for representative BLAS speed"
+            )
+    return lines
+
+
+# ----------------------------------------------------------------------
+# Command line
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes: a smoke run in seconds"
+    )
+    parser.add_argument(
+        "--workloads",
+        default=",".join(WORKLOADS),
+        help="comma-separated subset of %(default)s",
+    )
+    parser.add_argument(
+        "--libraries",
+        default=",".join(LIBRARIES),
+        help="comma-separated subset of %(default)s (torch is skipped when absent)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="timed runs per measurement (median)"
+    )
+    parser.add_argument(
+        "--big-repeats",
+        type=int,
+        default=None,
+        help="timed runs for W2-W5, which take longest (default: --repeats)",
+    )
+    parser.add_argument(
+        "--sklearn-threads",
+        default=None,
+        help="comma-separated BLAS thread counts to try for scikit-learn, the "
+        "fastest quoted (default: 1 and all cores)",
+    )
+    parser.add_argument(
+        "--torch-threads",
+        default=None,
+        help="comma-separated thread counts to try for PyTorch, the fastest "
+        "quoted (default: all cores)",
+    )
+    parser.add_argument(
+        "--skip",
+        default="",
+        help=f"comma-separated sections to leave out, of {','.join(SECTIONS)}",
+    )
+    parser.add_argument("--markdown", action="store_true", help="print Markdown tables")
+    args = parser.parse_args(argv)
+
+    args.workloads = _choices(parser, "--workloads", args.workloads, WORKLOADS)
+    args.libraries = _choices(parser, "--libraries", args.libraries, LIBRARIES)
+    args.skip = _choices(parser, "--skip", args.skip, SECTIONS) if args.skip else []
+    cores = available_cores()
+    args.thread_counts = {
+        "sklearn": _counts(
+            parser, "--sklearn-threads", args.sklearn_threads, [1, cores]
+        ),
+        "torch": _counts(parser, "--torch-threads", args.torch_threads, [cores]),
+    }
+    if args.repeats < 1 or (args.big_repeats is not None and args.big_repeats < 1):
+        parser.error("--repeats and --big-repeats must be at least 1")
+    return args
+
+
+def _counts(parser, option, text, default):
+    """Sorted distinct positive thread counts from a comma-separated option."""
+    if text is None:
+        return sorted(set(default))
+    try:
+        counts = sorted({int(item) for item in text.split(",")})
+    except ValueError:
+        counts = [0]
+    if not counts or counts[0] < 1:
+        parser.error(f"{option} takes positive integers separated by commas")
+    return counts
+
+
+def _choices(parser, option, text, allowed):
+    chosen = [item.strip() for item in text.split(",") if item.strip()]
+    unknown = [item for item in chosen if item not in allowed]
+    if unknown:
+        parser.error(f"{option}: unknown {unknown}; choose from {list(allowed)}")
+    return chosen
+
+
+def _report_peak(args, sizes, say, log, results):
+    log("measuring the practical peak ...")
+    results["peak"] = measure_peak(sizes["peak_size"])
+    say(f"\nPractical peak: {sizes['peak_size']}^2 matrix product on all cores")
+    rows = [[r.dtype, r.library, f"{r.gflops:.1f}"] for r in results["peak"]]
+    say(format_table(["dtype", "library", "GFLOP/s"], rows, args.markdown))
+
+
+def _report_fits(args, sizes, say, log, results):
+    results["fit"] = []
+    for workload in args.workloads:
+        repeats = args.repeats
+        if workload.name != "W1" and args.big_repeats is not None:
+            repeats = args.big_repeats
+        results["fit"] += measure_fits(
+            workload, args.libraries, repeats, args.thread_counts, log
+        )
+    say("\nTraining (median of repeats; ratios are speed-ups, >1 is faster)")
+    for w in args.workloads:
+        say(
+            f"  {w.name}: {w.title}, {w.n_samples} samples, hidden {w.hidden}, "
+            f"{w.solver}, batch {w.batch_size}, {w.epochs} epochs, "
+            f"{np.dtype(w.dtype).name}"
+        )
+    say(fit_table(results["fit"], results.get("peak", []), args.markdown))
+    say(loss_agreement(results["fit"]))
+
+
+def _report_predict(args, sizes, say, log, results):
+    results["predict"] = []
+    for name in ("W2", "W5"):
+        workload = _sized(WORKLOADS[name], args.quick)
+        results["predict"] += measure_predict(
+            workload, args.libraries, sizes, args.repeats, args.thread_counts, log
+        )
+    say(
+        f"\npredict_proba on the W2 network: latency of 1 row (median of "
+        f"{sizes['latency_calls']} calls) and throughput on "
+        f"{results['predict'][0].n_rows} rows (median of {args.repeats})"
+    )
+    say(predict_table(results["predict"], args.markdown))
+
+
+def _report_compile(args, sizes, say, log, results):
+    log("timing the first fit in fresh processes ...")
+    results["compile"] = measure_compile(sizes["compile_epochs"])
+    epochs = sizes["compile_epochs"] or WORKLOADS["W1"].epochs
+    say(f"\nfastmlp's first fit in a new process (W1 digits, {epochs} epochs)")
+    say(compile_table(results["compile"], args.markdown))
+
+
+REPORTS = {
+    "peak": _report_peak,
+    "fit": _report_fits,
+    "predict": _report_predict,
+    "compile": _report_compile,
+}
+
+
+def _sized(workload, quick):
+    """The workload at full size, or at its --quick size."""
+    return workload.scaled(*QUICK_SIZES[workload.name]) if quick else workload
+
+
+def main(argv=None, out=None):
+    """Run the measurements asked for by ``argv`` and print the tables.
+
+    Returns
+    -------
+    dict
+        The results per section (lists of the result dataclasses), for tests
+        and for callers that want the numbers rather than the text.
+    """
+    args = parse_args(argv)
+    out = out or sys.stdout
+
+    def say(text=""):
+        print(text, file=out, flush=True)
+
+    def log(text):
+        # Progress goes to stderr so that stdout holds the tables only.
+        print(text, file=sys.stderr, flush=True)
+
+    args.libraries = [
+        library for library in args.libraries if library != "torch" or TORCH_AVAILABLE
+    ]
+    args.workloads = [_sized(WORKLOADS[name], args.quick) for name in args.workloads]
+    sizes = QUICK if args.quick else FULL
+
+    say(f"fastmlp benchmark{' (--quick, tiny sizes)' if args.quick else ''}")
+    for line in environment_lines():
+        say(line)
+    results = {}
+    for section, report in REPORTS.items():
+        if section not in args.skip:
+            report(args, sizes, say, log, results)
+    return results
+
+
+if __name__ == "__main__":
+    main()
