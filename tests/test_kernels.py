@@ -253,3 +253,49 @@ def test_epoch_is_bit_identical_for_any_thread_count(solver, dtype):
     for params, losses in results[1:]:
         np.testing.assert_array_equal(params, results[0][0])
         assert losses == results[0][1]
+
+
+@pytest.mark.parametrize("sparse_input", [False, True], ids=["dense", "sparse"])
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_epoch_with_many_chunks_and_tiles_matches_reference(solver, sparse_input):
+    # Batches of 200 rows are cut into several chunks, and these layers into
+    # several tiles each (bands of output columns): every band's weights,
+    # biases and optimizer state must come out as in the reference.
+    X, y = make_problem("softmax", n_samples=450, n_features=40, n_outputs=5)
+    X[np.random.default_rng(14).random(X.shape) < 0.5] = 0
+    network = _network(X, y, "relu", "softmax", hidden=[100, 70])
+    layers_with_bands = {int(layer) for layer in network.tiles[:, 0]}
+    assert len(network.tiles) > len(layers_with_bands) == 3
+    params = _random_params(network, seed=15) * 0.3
+    order = np.random.default_rng(16).permutation(len(X))
+    weights = np.random.default_rng(17).uniform(0.5, 2.0, len(X))
+    settings = optimizer_settings(0.01, 0.9, 0.9, 0.999, 1e-8, 0.01)
+    state = optimizer_state(solver, network.n_params, np.float64)
+
+    reference = [a.copy() for a in sum(network.views(params.copy()), [])]
+    coefs, intercepts = reference[:3], reference[3:]
+    optimizer = (
+        naive.Adam(reference, 0.01)
+        if solver == "adam"
+        else naive.Sgd(reference, 0.01, 0.9, True)
+    )
+    data = sp.csr_matrix(X) if sparse_input else X
+    total = network.epoch(
+        params,
+        state,
+        data,
+        y,
+        weights,
+        order,
+        200,
+        solver,
+        settings,
+        np.zeros(1, dtype=np.int64),
+        True,
+        n_threads=2,
+    )
+    want = naive.train_epoch(
+        X, y, coefs, intercepts, "relu", "softmax", 0.01, order, 200, optimizer, weights
+    )
+    _assert_close(total / len(X), want, np.float64)
+    _assert_close(params, _flat(network, coefs, intercepts), np.float64)

@@ -192,3 +192,23 @@ def test_float32_training_stays_close_to_scikit_learn():
     ours, theirs = ours_class(**params), theirs_class(**params)
     fit_both(ours, theirs, X, y)
     assert_same_model(ours, theirs, rtol=1e-4)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_same_weights_for_layers_cut_into_tiles_and_chunks(solver):
+    # Wide enough layers that the kernels cut them into several tiles, and
+    # batches large enough to be cut into several chunks.
+    X, y = make_classification(
+        n_samples=500, n_features=50, n_informative=25, n_classes=5, random_state=0
+    )
+    params = settings(
+        "multiclass",
+        solver,
+        "relu",
+        hidden_layer_sizes=(100, 70),
+        batch_size=128,
+        max_iter=4,
+    )
+    ours, theirs = fastmlp.MLPClassifier(**params), sk.MLPClassifier(**params)
+    fit_both(ours, theirs, X, y)
+    assert_same_model(ours, theirs)

@@ -302,7 +302,7 @@ def _gradient_tile(
             for j in range(width):
                 out[j] = zero
         for row in range(n_rows):
-            delta_row = _span(deltas, upper + row * fan_out, width)
+            delta_row = _span(deltas, upper + row * fan_out + col_start, width)
             sample = sample_rows[row]
             for position in range(indptr[sample], indptr[sample + 1]):
                 value = data[position]
@@ -315,6 +315,6 @@ def _gradient_tile(
     for j in range(width):
         bias_grad[j] = zero
     for row in range(n_rows):
-        delta_row = _span(deltas, upper + row * fan_out, width)
+        delta_row = _span(deltas, upper + row * fan_out + col_start, width)
         for j in range(width):
             bias_grad[j] += delta_row[j]
