@@ -37,7 +37,7 @@ import fastmlp
 from fastmlp import MLPClassifier, MLPRegressor
 from fastmlp import _multilayer_perceptron as mlp_module
 from fastmlp._config import FASTMATH
-from fastmlp._kernels import _network
+from fastmlp._kernels import _network, _team
 from fastmlp._kernels._epoch import _epoch, _loss_and_gradient, _predict
 from fastmlp._threads import single_threaded_blas
 
@@ -746,6 +746,8 @@ def test_fault_during_an_epoch_keeps_the_previous_model(monkeypatch):
         start(self)
 
     monkeypatch.setattr(mlp_module, "effective_n_threads", lambda n_jobs: 4)
+    # No idle helper threads left from earlier tests: the team must start some.
+    monkeypatch.setattr(_team, "_idle_helpers", [])
     monkeypatch.setattr(threading.Thread, "start", failing_start)
     with pytest.raises(RuntimeError, match="can't start new thread"):
         estimator.partial_fit(X, y)

@@ -3,9 +3,10 @@
 Numba's ``prange`` adds several seconds of compilation per kernel and a fork
 and join of its thread pool per parallel loop, and some of its threading layers
 abort when two Python threads enter them at once. The kernels here instead run
-as ``n_threads`` copies of one ``nogil`` compiled function, started from Python
-threads once per call. Inside, the copies claim work items through an atomic
-counter and meet at spin barriers, all on a small shared int64 array ``sync``.
+as ``n_threads`` copies of one ``nogil`` compiled function: the calling thread
+runs one, helper threads kept between calls run the others. Inside, the copies
+claim work items through an atomic counter and meet at spin barriers, all on a
+small shared int64 array ``sync``.
 
 Which thread runs a work item never changes the arithmetic of that item, so
 results do not depend on the number of threads.
@@ -15,6 +16,8 @@ would wait for it forever. Kernels therefore allocate nothing and run no
 bounds-checked code; every buffer comes from Python.
 """
 
+import os
+import queue
 import threading
 
 import numpy as np
@@ -24,9 +27,9 @@ from numba.extending import intrinsic
 from .._config import HELPER_JIT_OPTIONS
 
 # Slots of the sync array, one cache line (8 int64) apart to avoid false sharing:
-# the barrier's arrival count and generation, the abort flag, then one
-# work-item counter per phase.
-_ARRIVED, _GENERATION, _ABORT, _COUNTERS = 0, 8, 16, 24
+# the barrier's arrival count and generation, then one work-item counter per
+# phase.
+_ARRIVED, _GENERATION, _COUNTERS = 0, 8, 16
 N_COUNTERS = 2
 SYNC_SIZE = _COUNTERS + 8 * N_COUNTERS
 
@@ -109,8 +112,6 @@ def _barrier(sync, n_threads):
         return
     spins = 0
     while _atomic_load(sync, _GENERATION) == generation:
-        if _atomic_load(sync, _ABORT) != 0:
-            return
         spins += 1
         if spins > _SPINS_BEFORE_YIELD:
             _sched_yield()
@@ -130,46 +131,98 @@ def _reset(sync, counter):
     _atomic_store(sync, _COUNTERS + 8 * counter, 0)
 
 
+class _Helper(threading.Thread):
+    """A worker thread kept between team calls, running one job at a time.
+
+    Keeping the threads, rather than starting new ones per call, spares the
+    thread start and the fresh per-thread buffers that BLAS sets up (and the
+    kernel then page-faults into) for every new thread.
+    """
+
+    def __init__(self):
+        super().__init__(name="fastmlp-team", daemon=True)
+        self.jobs = queue.SimpleQueue()
+
+    def run(self):
+        while True:
+            kernel, args, done = self.jobs.get()
+            try:
+                kernel(*args)
+            finally:
+                done.set()
+
+
+# Idle helpers. A team takes its helpers for itself for the whole call and gives
+# them back afterwards: two teams sharing a helper could each wait at a barrier
+# for a copy that is queued behind the other team's.
+_idle_helpers = []
+_helpers_lock = threading.Lock()
+
+
+def _forget_helpers_after_fork():
+    # The helper threads do not exist in a forked child.
+    global _idle_helpers, _helpers_lock
+    _idle_helpers = []
+    _helpers_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_helpers_after_fork)
+
+
+def _take_helpers(count):
+    """``count`` helpers for one team call, starting new ones as needed."""
+    with _helpers_lock:
+        helpers = _idle_helpers[len(_idle_helpers) - count :] if count else []
+        del _idle_helpers[len(_idle_helpers) - len(helpers) :]
+    try:
+        while len(helpers) < count:
+            helper = _Helper()
+            helper.start()
+            helpers.append(helper)
+    except BaseException:
+        _give_back(helpers)
+        raise
+    return helpers
+
+
+def _give_back(helpers):
+    with _helpers_lock:
+        _idle_helpers.extend(helpers)
+
+
 def run_team(kernel, n_threads, *args):
     """Run ``kernel(thread, n_threads, sync, *args)`` on ``n_threads`` threads.
 
     The calling thread runs copy 0 and its result is returned; the other copies
-    run on short-lived Python threads (the kernel releases the GIL). If a helper
-    thread cannot be started, the copies already running are released from
-    their barriers and the error is raised once they have returned.
+    run on helper threads kept between calls (the kernel releases the GIL). If
+    helper threads cannot be started, no copy runs and the error is raised.
     """
     sync = np.zeros(SYNC_SIZE, dtype=np.int64)
     if n_threads == 1:
         return kernel(0, 1, sync, *args)
-    helpers = []
-    try:
-        for thread in range(1, n_threads):
-            helper = threading.Thread(
-                target=kernel, args=(thread, n_threads, sync, *args), daemon=True
-            )
-            helper.start()
-            helpers.append(helper)
-    except BaseException:
-        sync[_ABORT] = 1
-        _join_all(helpers)
-        raise
+    helpers = _take_helpers(n_threads - 1)
+    finished = [threading.Event() for _ in helpers]
+    for thread, (helper, done) in enumerate(zip(helpers, finished), start=1):
+        helper.jobs.put((kernel, (thread, n_threads, sync, *args), done))
     try:
         return kernel(0, n_threads, sync, *args)
     finally:
-        _join_all(helpers)
+        _wait_all(finished)
+        _give_back(helpers)
 
 
-def _join_all(helpers):
-    """Wait for every helper, even through Ctrl-C, then re-raise it.
+def _wait_all(finished):
+    """Wait for every helper's copy, even through Ctrl-C, then re-raise it.
 
     Returning early would let helper threads go on writing the caller's
     buffers after the caller believes the kernel is done.
     """
     interrupted = None
-    for helper in helpers:
+    for done in finished:
         while True:
             try:
-                helper.join()
+                done.wait()
                 break
             except BaseException as error:  # KeyboardInterrupt while waiting
                 interrupted = error
