@@ -575,13 +575,12 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         params = layout.buffer_of(self.coefs_, self.intercepts_)
         if params is None:
             params = layout.pack(self.coefs_, self.intercepts_)
-        n_threads = effective_n_threads(self.n_jobs)
         if X.shape[0] <= PREDICT_ROWS:
             # One block of rows: one thread, and BLAS sees products too small
             # to start threads of its own.
             return layout.predict(params, X, 1)
         with single_threaded_blas():
-            return layout.predict(params, X, n_threads)
+            return layout.predict(params, X, effective_n_threads(self.n_jobs))
 
     def _validate_predict_input(self, X):
         X = validate_data(

@@ -133,6 +133,11 @@ class Network:
             self.n_weights + np.cumsum(self.units[1:]) - self.units[1:]
         )
         self._local = threading.local()
+        # Where each coefs_ and intercepts_ array starts in the buffer, in bytes.
+        self._byte_offsets = [
+            int(offset) * self.dtype.itemsize
+            for offset in (*self.coef_offsets, *self.intercept_offsets)
+        ]
 
     @functools.cached_property
     def tiles(self):
@@ -171,14 +176,12 @@ class Network:
             and buffer.size == self.n_params
         ):
             return None
-        start = buffer.__array_interface__["data"][0]
-        offsets = list(self.coef_offsets) + list(self.intercept_offsets)
-        for array, offset in zip(list(coefs) + list(intercepts), offsets):
+        start = buffer.ctypes.data
+        for array, offset in zip((*coefs, *intercepts), self._byte_offsets):
             if (
                 array.base is not buffer
                 or not array.flags.c_contiguous
-                or array.__array_interface__["data"][0]
-                != start + int(offset) * self.dtype.itemsize
+                or array.ctypes.data - start != offset
             ):
                 return None
         return buffer
