@@ -15,9 +15,14 @@ import io
 import time
 import warnings
 
-# A Figure made without pyplot draws through the Agg backend when saved to a
-# PNG: no display, and no global backend switch.
-from matplotlib.figure import Figure
+try:
+    # A Figure made without pyplot draws through the Agg backend when saved to
+    # a PNG: no display, and no global backend switch.
+    from matplotlib.figure import Figure
+except ImportError:  # pragma: no cover - depends on the installed extras
+    raise SystemExit(
+        "This example needs matplotlib: pip install 'fastmlp[examples]'"
+    ) from None
 from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier as SklearnMLPClassifier

@@ -16,9 +16,14 @@ its first call.
 import argparse
 import time
 
-from dask.distributed import Client, LocalCluster
-from dask_ml.datasets import make_classification
-from dask_ml.wrappers import Incremental
+try:
+    from dask.distributed import Client, LocalCluster
+    from dask_ml.datasets import make_classification
+    from dask_ml.wrappers import Incremental
+except ImportError:  # pragma: no cover - depends on the installed extras
+    raise SystemExit(
+        "This example needs dask, distributed and dask-ml: pip install 'fastmlp[dask]'"
+    ) from None
 
 from fastmlp import MLPClassifier
 

@@ -415,7 +415,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
             "for this data, or the input features are not scaled; lower "
             "learning_rate_init or standardise X (e.g. with "
             "sklearn.preprocessing.StandardScaler). The weights from before "
-            "this iteration are kept."
+            "this iteration are kept on the estimator."
         )
 
     def _stopping_message(self):
@@ -877,7 +877,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         ):
             raise ValueError(
                 "The training data contains only one class "
-                f"({self.classes_[0]!r}); a classifier needs samples of at least "
+                f"({self.classes_[0]}); a classifier needs samples of at least "
                 "two classes."
             )
         return X, self._label_binarizer.transform(y)
