@@ -15,18 +15,11 @@ of each set for a quick run.
 import argparse
 import gzip
 import sys
-import time
-import warnings
 from pathlib import Path
 
 import numpy as np
-import sklearn
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.neural_network import MLPClassifier as SklearnMLPClassifier
-from threadpoolctl import threadpool_limits
 
-import fastmlp
-from fastmlp._threads import effective_n_threads
+from fastmlp.__main__ import compare_with_scikit_learn
 
 DEFAULT_DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
 FILES = {
@@ -74,19 +67,6 @@ def missing_files(data_dir):
     return [f for pair in FILES.values() for f in pair if not (data_dir / f).is_file()]
 
 
-def timed_fits(make_model, X, y, repeats):
-    """Fit a fresh model ``repeats`` times; return the last model and the times."""
-    times = []
-    for _ in range(repeats):
-        model = make_model()
-        start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            model.fit(X, y)
-        times.append(time.perf_counter() - start)
-    return model, times
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -127,50 +107,15 @@ def main(argv=None):
         max_iter=args.max_iter,
         random_state=0,
     )
-    print(
-        f"fastmlp {fastmlp.__version__} vs scikit-learn {sklearn.__version__}: "
-        f"Fashion-MNIST, {X_train.shape[0]} training and {X_test.shape[0]} test "
-        f"images of {X_train.shape[1]} pixels, 10 classes"
-    )
-    print("settings:", ", ".join(f"{k}={v!r}" for k, v in settings.items()))
-
-    start = time.perf_counter()
-    warm_up = {**settings, "max_iter": 1}
-    timed_fits(
-        lambda: fastmlp.MLPClassifier(**warm_up), X_train[:200], y_train[:200], 1
-    )
-    print(
-        f"first fastmlp fit, compiling or loading the compiled kernels: "
-        f"{time.perf_counter() - start:.2f} s"
-    )
-
-    with threadpool_limits(limits=1, user_api="blas"):
-        theirs, their_times = timed_fits(
-            lambda: SklearnMLPClassifier(**settings), X_train, y_train, args.repeats
-        )
-    ours, our_times = timed_fits(
-        lambda: fastmlp.MLPClassifier(**settings, n_jobs=args.n_jobs),
+    compare_with_scikit_learn(
+        "Fashion-MNIST",
         X_train,
         y_train,
+        X_test,
+        y_test,
+        settings,
         args.repeats,
-    )
-
-    their_time, our_time = np.median(their_times), np.median(our_times)
-    n_threads = effective_n_threads(args.n_jobs)
-    print(f"{'':14s}{'test accuracy':>15s}{'epochs':>8s}{'fit time (median)':>20s}")
-    for name, model, seconds, note in (
-        ("scikit-learn", theirs, their_time, "BLAS on 1 thread"),
-        ("fastmlp", ours, our_time, f"{n_threads} thread(s)"),
-    ):
-        accuracy = model.score(X_test, y_test)
-        print(
-            f"{name:14s}{accuracy:15.4f}{model.n_iter_:8d}{seconds:18.3f} s  ({note})"
-        )
-    ratio = their_time / our_time
-    speed = f"{ratio:.1f}x faster" if ratio >= 1 else f"{1 / ratio:.1f}x slower"
-    print(
-        f"fastmlp fits {speed} than scikit-learn "
-        f"(median of {args.repeats} fit(s) each, same settings, same data)"
+        n_jobs=args.n_jobs,
     )
     return 0
 
