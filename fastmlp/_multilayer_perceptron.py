@@ -321,13 +321,14 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         before_epoch = [(array, np.empty_like(array)) for array in before_epoch]
         in_epoch = False
         try:
-            for _ in range(self.max_iter):
-                if self.shuffle:
-                    order = shuffle(order, random_state=self._random_state)
-                for array, saved in before_epoch:
-                    saved[...] = array
-                in_epoch = True
-                with single_threaded_blas():
+            # BLAS stays on one thread for the whole loop (see _threads).
+            with single_threaded_blas():
+                for _ in range(self.max_iter):
+                    if self.shuffle:
+                        order = shuffle(order, random_state=self._random_state)
+                    for array, saved in before_epoch:
+                        saved[...] = array
+                    in_epoch = True
                     accumulated_loss = network.epoch(
                         params,
                         self._optimizer.state,
@@ -342,35 +343,36 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
                         self._optimizer.nesterov,
                         n_threads,
                     )
-                in_epoch = False
-                self.n_iter_ += 1
-                self.loss_ = accumulated_loss / n_samples
-                self.t_ += n_samples
-                self.loss_curve_.append(self.loss_)
-                if self.verbose:
-                    print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
-                # Checked in Python: the kernels' fast-math flags keep NaN and
-                # inf, but a NaN weight can hide behind a relu's max().
-                if not (np.isfinite(self.loss_) and np.isfinite(params).all()):
-                    self._diverged(before_epoch, n_samples)
-                    break
-
-                self._update_no_improvement_count(validation, network, params)
-                self._optimizer.iteration_ends(self.t_)
-                if self._no_improvement_count > self.n_iter_no_change:
-                    if self._optimizer.trigger_stopping(
-                        self._stopping_message(), self.verbose
-                    ):
+                    in_epoch = False
+                    self.n_iter_ += 1
+                    self.loss_ = accumulated_loss / n_samples
+                    self.t_ += n_samples
+                    self.loss_curve_.append(self.loss_)
+                    if self.verbose:
+                        print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
+                    # Checked in Python: the kernels' fast-math flags keep NaN and
+                    # inf, but a NaN weight can hide behind a relu's max().
+                    if not (np.isfinite(self.loss_) and np.isfinite(params).all()):
+                        self._diverged(before_epoch, n_samples)
                         break
-                    self._no_improvement_count = 0
-                if incremental:
-                    break
-                if self.n_iter_ == self.max_iter:
-                    warnings.warn(
-                        f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
-                        "reached and the optimization hasn't converged yet.",
-                        ConvergenceWarning,
-                    )
+
+                    self._update_no_improvement_count(validation, params)
+                    self._optimizer.iteration_ends(self.t_)
+                    if self._no_improvement_count > self.n_iter_no_change:
+                        if self._optimizer.trigger_stopping(
+                            self._stopping_message(), self.verbose
+                        ):
+                            break
+                        self._no_improvement_count = 0
+                    if incremental:
+                        break
+                    if self.n_iter_ == self.max_iter:
+                        warnings.warn(
+                            "Stochastic Optimizer: Maximum iterations "
+                            f"({self.max_iter}) reached and the optimization "
+                            "hasn't converged yet.",
+                            ConvergenceWarning,
+                        )
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
         except BaseException:
@@ -477,7 +479,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
             (X_val, y_val, weights_val),
         )
 
-    def _update_no_improvement_count(self, validation, network, params):
+    def _update_no_improvement_count(self, validation, params):
         """Count epochs without improvement by tol; remember the best weights."""
         if validation is None:
             if self.loss_curve_[-1] > self.best_loss_ - self.tol:
