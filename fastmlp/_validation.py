@@ -88,12 +88,6 @@ def check_poisson_targets(y):
         )
 
 
-def check_input_rows(X, name="X"):
-    """Reject data sets without rows before anything is allocated for them."""
-    if X.shape[0] == 0:
-        raise ValueError(f"{name} has 0 samples; at least one is required.")
-
-
 def check_fits_dtype(values, dtype, name, remedy):
     """Refuse values that would overflow to infinity when cast to ``dtype``.
 
