@@ -190,6 +190,61 @@ def test_wrong_number_of_features_at_predict(estimator_class, method, monkeypatc
         getattr(estimator, method)(*args)
 
 
+PREDICTION_INPUTS = {
+    "float64": lambda X: X,
+    "float32": lambda X: X.astype(np.float32),
+    "fortran": np.asfortranarray,
+    "strided": lambda X: np.repeat(X, 2, axis=1)[:, ::2],
+    "one-row": lambda X: X[:1],
+    "int": lambda X: X.astype(np.int64),
+    "big-endian": lambda X: X.astype(">f8"),
+    "list": lambda X: X.tolist(),
+    "1-d": lambda X: X[0],
+    "3-d": lambda X: X[None],
+    "no-rows": lambda X: X[:0],
+    "nan": lambda X: np.where(np.arange(X.size).reshape(X.shape) == 5, np.nan, X),
+    "sum-overflows": lambda X: np.full_like(X, np.finfo(np.float64).max),
+    "csr": sp.csr_matrix,
+}
+
+
+@pytest.mark.parametrize("make_input", PREDICTION_INPUTS.values(), ids=PREDICTION_INPUTS)
+def test_prediction_validation_shortcut_agrees_with_validate_data(make_input):
+    """Prediction skips scikit-learn's validate_data only for input that it
+    would return unchanged, without error or warning."""
+    X, y = data_for(MLPRegressor)
+    estimator = small(MLPRegressor).fit(X, y)
+    X_new = make_input(X)
+    if not estimator._passes_validation_unchanged(X_new):
+        return
+    assert X_new.dtype == np.float64 or X_new.dtype == np.float32
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        validated = mlp_module.validate_data(
+            estimator, X_new, dtype=(np.float64, np.float32), reset=False
+        )
+    assert validated is X_new
+
+
+def test_prediction_validation_shortcut_is_taken_for_plain_arrays():
+    X, y = data_for(MLPRegressor)
+    estimator = small(MLPRegressor).fit(X, y)
+    assert estimator._passes_validation_unchanged(X)
+    assert estimator._passes_validation_unchanged(X[:1].astype(np.float32))
+    # A finite array whose sum overflows goes the slow way and still predicts.
+    huge = np.full_like(X[:2], np.finfo(np.float64).max)
+    assert not estimator._passes_validation_unchanged(huge)
+    assert estimator.predict(huge).shape == (2,)
+
+
+def test_feature_name_warning_survives_the_validation_shortcut():
+    pd = pytest.importorskip("pandas")
+    X, y = data_for(MLPRegressor)
+    estimator = small(MLPRegressor).fit(pd.DataFrame(X, columns=list("abcd")), y)
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        estimator.predict(X)
+
+
 @pytest.mark.parametrize("method", ["fit", "partial_fit"])
 def test_poisson_rejects_negative_targets(method, no_compiled_code):
     y = np.abs(Y_REG)
