@@ -44,7 +44,7 @@ from ._optim import (
     _step_tile,
 )
 from ._team import _barrier, _claim, _reset
-from ._views import _block, _span
+from ._views import _block, _prefetch, _span, _untracked
 
 # Work-item counters of the two phases.
 _CHUNKS, _TILES = 0, 1
@@ -97,6 +97,22 @@ def _copy(source, destination):
         destination[j] = source[j]
 
 
+@njit(**HELPER_JIT_OPTIONS)
+def _prefetch_rows(x, n_features, target, weights, rows):
+    """Start loading the input rows (when dense), targets and sample weights of
+    data-set rows ``rows`` into cache, one prefetch per cache line."""
+    line = 64 // x.itemsize
+    n_outputs = target.shape[1]
+    for row in rows:
+        if len(x) > 0:
+            start = row * n_features
+            for offset in range(start, start + n_features, line):
+                _prefetch(x, offset)
+            _prefetch(x, start + n_features - 1)
+        _prefetch(target, row * n_outputs)
+        _prefetch(weights, row)
+
+
 @njit(**JIT_OPTIONS)
 def _epoch(
     thread,
@@ -140,6 +156,17 @@ def _epoch(
     by one per batch. Returns, on thread 0, the sum over batches of batch loss
     times batch size, which scikit-learn averages into ``loss_curve_``.
     """
+    # Arrays and views below hold no reference counts (see _views): the
+    # threads would otherwise update the same counts from both cores.
+    x, data, indices, indptr = (
+        _untracked(x),
+        _untracked(data),
+        _untracked(indices),
+        _untracked(indptr),
+    )
+    target, weights, order = _untracked(target), _untracked(weights), _untracked(order)
+    params, acts, deltas = _untracked(params), _untracked(acts), _untracked(deltas)
+    x_rows, grad, state = _untracked(x_rows), _untracked(grad), _untracked(state)
     n_samples = len(order)
     n_features = units[0]
     n_outputs = units[len(units) - 1]
@@ -215,6 +242,14 @@ def _epoch(
         # Phase 2: weight gradients and optimizer step, tile by tile.
         if thread == 0:
             _reset(sync, _CHUNKS)
+        # Meanwhile, have the next batch's scattered rows loaded into cache.
+        _prefetch_rows(
+            x,
+            n_features,
+            target,
+            weights,
+            _span(order, batch_stop, min(batch_size, n_samples - batch_stop)),
+        )
         tile = _claim(sync, _TILES)
         while tile < len(tiles):
             layer, col_start, col_stop = tiles[tile, 0], tiles[tile, 1], tiles[tile, 2]
@@ -297,6 +332,16 @@ def _loss_and_gradient(
     the outputs. Unlike scikit-learn, the gradient does the same, so it is the
     exact gradient of the returned loss. ``rows`` is 0..n_samples - 1.
     """
+    # Untracked, as in _epoch.
+    x, data, indices, indptr = (
+        _untracked(x),
+        _untracked(data),
+        _untracked(indices),
+        _untracked(indptr),
+    )
+    target, weights, rows = _untracked(target), _untracked(weights), _untracked(rows)
+    params, acts, deltas = _untracked(params), _untracked(acts), _untracked(deltas)
+    grad = _untracked(grad)
     n_samples = len(rows)
     n_features = units[0]
     n_outputs = units[len(units) - 1]
@@ -405,6 +450,19 @@ def _predict(
     Blocks of ``PREDICT_ROWS`` rows are claimed by the threads; thread ``t``
     works in ``acts[t]``, laid out by ``act_offsets`` for one block.
     """
+    # Untracked, as in _epoch.
+    x, data, indices, indptr = (
+        _untracked(x),
+        _untracked(data),
+        _untracked(indices),
+        _untracked(indptr),
+    )
+    rows, params, acts, out = (
+        _untracked(rows),
+        _untracked(params),
+        _untracked(acts),
+        _untracked(out),
+    )
     n_samples, n_outputs = out.shape
     n_features = units[0]
     top = len(units) - 1
