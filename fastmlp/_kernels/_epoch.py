@@ -3,10 +3,10 @@ prediction. Each runs as a team of threads (see ``_team``).
 
 Schedule of one mini-batch, identical for any number of threads:
 
-1. Chunks. The batch's rows are cut into chunks of about ``CHUNK_ROWS`` rows
-   (twice that in float32), a number that depends on the batch size and dtype
-   only. A thread takes a whole chunk and runs the forward pass, the loss and
-   the backward pass (all deltas) of its rows.
+1. Chunks. The batch's rows are cut into chunks of about ``CHUNK_ROWS`` rows, a
+   number that depends on the batch size only. A thread takes a whole chunk and
+   runs the forward pass, the loss and the backward pass (all deltas) of its
+   rows.
 2. Tiles. The weight gradients are cut into tiles, each a band of output
    columns of one layer (``plan_tiles``). A thread takes a whole tile: the
    tile's gradient sums over all rows of the batch in one BLAS call, and the
@@ -74,14 +74,11 @@ def plan_tiles(units, target_tiles=TARGET_TILES, min_weights=MIN_TILE_WEIGHTS):
 
 
 @njit(**HELPER_JIT_OPTIONS)
-def n_chunks(n_rows, itemsize):
-    """Number of row chunks a batch of ``n_rows`` rows is cut into, for
-    parameters of ``itemsize`` bytes: float32 chunks get twice the rows of
-    float64 ones, the same bytes of activations."""
+def n_chunks(n_rows):
+    """Number of row chunks a batch of ``n_rows`` rows is cut into."""
     if n_rows < 2 * MIN_CHUNK_ROWS:
         return 1
-    chunk_rows = CHUNK_ROWS * 8 // itemsize
-    return 2 * max(1, (n_rows + chunk_rows) // (2 * chunk_rows))
+    return 2 * max(1, (n_rows + CHUNK_ROWS) // (2 * CHUNK_ROWS))
 
 
 @njit(**HELPER_JIT_OPTIONS)
@@ -190,7 +187,7 @@ def _epoch(
         batch_stop = min(batch_start + batch_size, n_samples)
         n_rows = batch_stop - batch_start
         batch = _span(order, batch_start, n_rows)
-        n_batch_chunks = n_chunks(n_rows, params.itemsize)
+        n_batch_chunks = n_chunks(n_rows)
 
         # Phase 1: forward and backward pass, chunk by chunk.
         if thread == 0:
@@ -360,7 +357,7 @@ def _loss_and_gradient(
     for row in range(n_samples):
         weight_sum += weights[row]
 
-    n_data_chunks = n_chunks(n_samples, params.itemsize)
+    n_data_chunks = n_chunks(n_samples)
     chunk = _claim(sync, _CHUNKS)
     while chunk < n_data_chunks:
         row_start = chunk * n_samples // n_data_chunks
