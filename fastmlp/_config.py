@@ -72,10 +72,12 @@ HELPER_JIT_OPTIONS = {**JIT_OPTIONS, "inline": "always"}
 CHUNK_ROWS = 64
 MIN_CHUNK_ROWS = 16
 
-# Weight-gradient work is cut into tiles, each a band of output columns of one
-# layer: about TARGET_TILES of them, but none smaller than MIN_TILE_WEIGHTS
-# weights, since thin bands make BLAS slow (measured: 13 tiles of 8 columns
-# took 2.4x longer than 2 whole layers on the digits network). Like the chunks,
-# tiles depend on the layer sizes only, never on the thread count.
+# Weight-gradient work is cut into tiles, each a band of rows (input units) of
+# one layer's weight matrix, so that a tile is a contiguous span of the
+# parameter buffer: about TARGET_TILES of them, but none smaller than
+# MIN_TILE_WEIGHTS weights or MIN_BAND_ROWS rows, since small bands make BLAS
+# calls inefficient. Like the chunks, tiles depend on the layer sizes only,
+# never on the thread count.
 TARGET_TILES = 4
 MIN_TILE_WEIGHTS = 2048
+MIN_BAND_ROWS = 8

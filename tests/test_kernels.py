@@ -259,7 +259,7 @@ def test_epoch_is_bit_identical_for_any_thread_count(solver, dtype):
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
 def test_epoch_with_many_chunks_and_tiles_matches_reference(solver, sparse_input):
     # Batches of 200 rows are cut into several chunks, and these layers into
-    # several tiles each (bands of output columns): every band's weights,
+    # several tiles each (bands of weight rows): every band's weights,
     # biases and optimizer state must come out as in the reference.
     X, y = make_problem("softmax", n_samples=450, n_features=40, n_outputs=5)
     X[np.random.default_rng(14).random(X.shape) < 0.5] = 0

@@ -229,8 +229,8 @@ def _forward_backward_rows(
 @njit(**JIT_OPTIONS)
 def _gradient_tile(
     layer,
-    col_start,
-    col_stop,
+    row_start,
+    row_stop,
     n_rows,
     x_rows,
     x_start,
@@ -246,50 +246,37 @@ def _gradient_tile(
     act_offsets,
     grad,
 ):
-    """Unscaled gradient of one tile: columns ``col_start:col_stop`` of layer
-    ``layer``, summed over buffer rows ``0:n_rows``.
+    """Unscaled gradient of one tile: rows ``row_start:row_stop`` of the weight
+    matrix of layer ``layer`` (the weights leaving those input units, a
+    contiguous span of the buffer), summed over buffer rows ``0:n_rows``; the
+    first tile of a layer also sums the layer's bias gradient.
 
-    grad[W[:, cols]] = A[layer].T @ delta[layer + 1][:, cols] and
-    grad[b[cols]] = column sums of delta[layer + 1][:, cols]; the L2 penalty and
-    the division by the weight sum come later.
+    grad[W[rows, :]] = A[layer][:, rows].T @ delta[layer + 1] and
+    grad[b] = column sums of delta[layer + 1]; the L2 penalty and the division
+    by the weight sum come later.
     """
     fan_in, fan_out = units[layer], units[layer + 1]
-    width = col_stop - col_start
+    height = row_stop - row_start
     upper = act_offsets[layer + 1]
-    coef_start = coef_offsets[layer] + col_start
+    coef_start = coef_offsets[layer] + row_start * fan_out
     zero = grad.dtype.type(0)
-    if layer > 0:
+    if layer > 0 or len(indptr) == 0:
+        if layer > 0:
+            in_buffer, in_start = acts, act_offsets[layer] + row_start
+        else:
+            in_buffer, in_start = x_rows, x_start + row_start
         _gemm(
             True,
             False,
-            fan_in,
-            width,
+            height,
+            fan_out,
             n_rows,
             1.0,
-            acts,
-            act_offsets[layer],
+            in_buffer,
+            in_start,
             fan_in,
             deltas,
-            upper + col_start,
-            fan_out,
-            0.0,
-            grad,
-            coef_start,
-            fan_out,
-        )
-    elif len(indptr) == 0:
-        _gemm(
-            True,
-            False,
-            fan_in,
-            width,
-            n_rows,
-            1.0,
-            x_rows,
-            x_start,
-            fan_in,
-            deltas,
-            upper + col_start,
+            upper,
             fan_out,
             0.0,
             grad,
@@ -297,24 +284,28 @@ def _gradient_tile(
             fan_out,
         )
     else:
-        for i in range(fan_in):
-            out = _span(grad, coef_start + i * fan_out, width)
-            for j in range(width):
-                out[j] = zero
+        # Sparse input: each stored value inside this band of input units adds
+        # value * delta_row to its weight row.
+        band = _block(grad, coef_start, height, fan_out)
+        for i in range(height):
+            for j in range(fan_out):
+                band[i, j] = zero
         for row in range(n_rows):
-            delta_row = _span(deltas, upper + row * fan_out + col_start, width)
+            delta_row = _span(deltas, upper + row * fan_out, fan_out)
             sample = sample_rows[row]
             for position in range(indptr[sample], indptr[sample + 1]):
-                value = data[position]
-                out = _span(grad, coef_start + indices[position] * fan_out, width)
-                for j in range(width):
-                    out[j] += value * delta_row[j]
+                feature = indices[position]
+                if row_start <= feature < row_stop:
+                    value = data[position]
+                    out = band[feature - row_start]
+                    for j in range(fan_out):
+                        out[j] += value * delta_row[j]
 
-    bias = intercept_offsets[layer] + col_start
-    bias_grad = _span(grad, bias, width)
-    for j in range(width):
-        bias_grad[j] = zero
-    for row in range(n_rows):
-        delta_row = _span(deltas, upper + row * fan_out + col_start, width)
-        for j in range(width):
-            bias_grad[j] += delta_row[j]
+    if row_start == 0:
+        bias_grad = _span(grad, intercept_offsets[layer], fan_out)
+        for j in range(fan_out):
+            bias_grad[j] = zero
+        for row in range(n_rows):
+            delta_row = _span(deltas, upper + row * fan_out, fan_out)
+            for j in range(fan_out):
+                bias_grad[j] += delta_row[j]

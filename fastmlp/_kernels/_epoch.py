@@ -7,11 +7,12 @@ Schedule of one mini-batch, identical for any number of threads:
    number that depends on the batch size only. A thread takes a whole chunk and
    runs the forward pass, the loss and the backward pass (all deltas) of its
    rows.
-2. Tiles. The weight gradients are cut into tiles, each a band of output
-   columns of one layer (``plan_tiles``). A thread takes a whole tile: the
-   tile's gradient sums over all rows of the batch in one BLAS call, and the
-   optimizer step for the tile's weights and biases follows at once, while
-   the gradient is in cache.
+2. Tiles. The weight gradients are cut into tiles, each a band of rows of one
+   layer's weight matrix, a contiguous span of the parameter buffer
+   (``plan_tiles``). A thread takes a whole tile: the tile's gradient sums
+   over all rows of the batch in one BLAS call, and the optimizer step for
+   the tile's weights (and, for a layer's first band, its biases) follows at
+   once, in one pass, while the gradient is in cache.
 
 A barrier ends each phase. No floating-point sum is ever split by thread:
 per-chunk losses and per-tile squared norms go to arrays that every thread then
@@ -27,6 +28,7 @@ from .._config import (
     CHUNK_ROWS,
     HELPER_JIT_OPTIONS,
     JIT_OPTIONS,
+    MIN_BAND_ROWS,
     MIN_CHUNK_ROWS,
     MIN_TILE_WEIGHTS,
     TARGET_TILES,
@@ -40,8 +42,8 @@ from ._optim import (
     BETA_2,
     LEARNING_RATE,
     _adam_learning_rate,
-    _finish_gradient_tile,
-    _step_tile,
+    _finish_gradient_span,
+    _step_span,
 )
 from ._team import _barrier, _claim, _reset
 from ._views import _block, _prefetch, _span, _untracked
@@ -54,21 +56,22 @@ PREDICT_ROWS = 256
 
 
 def plan_tiles(units, target_tiles=TARGET_TILES, min_weights=MIN_TILE_WEIGHTS):
-    """Cut every weight matrix into bands of output columns of similar size.
+    """Cut every weight matrix into bands of rows (input units) of similar size.
 
-    Returns an int64 array of (layer, first column, end column) rows. A band
-    holds about ``max(total weights / target_tiles, min_weights)`` weights and
-    at least 32 columns (unless the layer is narrower), so that tiles balance
-    across threads without being too thin for BLAS.
+    Returns an int64 array of (layer, first row, end row) rows. A band of rows
+    is a contiguous span of the parameter buffer, so its optimizer step is one
+    vectorised pass. A band holds about ``max(total weights / target_tiles,
+    min_weights)`` weights, so that tiles balance across threads without
+    making BLAS calls too small to be efficient.
     """
     units = [int(u) for u in units]
     sizes = [fan_in * fan_out for fan_in, fan_out in zip(units[:-1], units[1:])]
     per_tile = max(1, sum(sizes) // target_tiles, min_weights)
     tiles = []
     for layer, size in enumerate(sizes):
-        fan_out = units[layer + 1]
-        n_bands = max(1, min(round(size / per_tile), fan_out // 32))
-        edges = np.linspace(0, fan_out, n_bands + 1).round().astype(np.int64)
+        fan_in = units[layer]
+        n_bands = max(1, min(round(size / per_tile), fan_in // MIN_BAND_ROWS))
+        edges = np.linspace(0, fan_in, n_bands + 1).round().astype(np.int64)
         tiles.extend((layer, start, stop) for start, stop in zip(edges, edges[1:]))
     return np.array(tiles, dtype=np.int64).reshape(-1, 3)
 
@@ -259,11 +262,11 @@ def _epoch(
         )
         tile = _claim(sync, _TILES)
         while tile < len(tiles):
-            layer, col_start, col_stop = tiles[tile, 0], tiles[tile, 1], tiles[tile, 2]
+            layer, row_start, row_stop = tiles[tile, 0], tiles[tile, 1], tiles[tile, 2]
             _gradient_tile(
                 layer,
-                col_start,
-                col_stop,
+                row_start,
+                row_stop,
                 n_rows,
                 x_rows,
                 0,
@@ -279,21 +282,35 @@ def _epoch(
                 act_offsets,
                 grad,
             )
-            tile_squares[tile] = _step_tile(
+            fan_out = units[layer + 1]
+            tile_squares[tile] = _step_span(
                 params,
                 grad,
                 state,
-                coef_offsets[layer] + col_start,
-                intercept_offsets[layer] + col_start,
-                units[layer],
-                units[layer + 1],
-                col_stop - col_start,
+                coef_offsets[layer] + row_start * fan_out,
+                (row_stop - row_start) * fan_out,
+                alpha,
                 weight_sum,
                 solver,
                 nesterov,
                 learning_rate,
                 settings,
             )
+            if row_start == 0:
+                # Biases get no L2 penalty, and are not in the squared norm.
+                _step_span(
+                    params,
+                    grad,
+                    state,
+                    intercept_offsets[layer],
+                    fan_out,
+                    0.0,
+                    weight_sum,
+                    solver,
+                    nesterov,
+                    learning_rate,
+                    settings,
+                )
             tile = _claim(sync, _TILES)
         _barrier(sync, n_threads)
 
@@ -389,11 +406,11 @@ def _loss_and_gradient(
 
     tile = _claim(sync, _TILES)
     while tile < len(tiles):
-        layer, col_start, col_stop = tiles[tile, 0], tiles[tile, 1], tiles[tile, 2]
+        layer, row_start, row_stop = tiles[tile, 0], tiles[tile, 1], tiles[tile, 2]
         _gradient_tile(
             layer,
-            col_start,
-            col_stop,
+            row_start,
+            row_stop,
             n_samples,
             x,
             0,
@@ -409,17 +426,19 @@ def _loss_and_gradient(
             act_offsets,
             grad,
         )
-        _finish_gradient_tile(
+        fan_out = units[layer + 1]
+        _finish_gradient_span(
             params,
             grad,
-            coef_offsets[layer] + col_start,
-            intercept_offsets[layer] + col_start,
-            units[layer],
-            units[layer + 1],
-            col_stop - col_start,
+            coef_offsets[layer] + row_start * fan_out,
+            (row_stop - row_start) * fan_out,
             alpha,
             weight_sum,
         )
+        if row_start == 0:
+            _finish_gradient_span(
+                params, grad, intercept_offsets[layer], fan_out, 0.0, weight_sum
+            )
         tile = _claim(sync, _TILES)
     _barrier(sync, n_threads)
 

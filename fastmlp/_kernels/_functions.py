@@ -113,15 +113,16 @@ def _activate_output_row(z, bias, code):
             z[j] /= total
 
 
-@njit(**JIT_OPTIONS)
-def _row_loss(prediction, target, code):
+@njit(**HELPER_JIT_OPTIONS)
+def _row_loss(prediction, target, code, eps):
     """Unweighted loss of one row, in float64, as scikit-learn defines it.
 
     Squared error: sum_j (y - p)^2 / 2 (the caller divides by the outputs).
-    Log-losses: probabilities clipped to [eps, 1 - eps] of the dtype.
+    Log-losses: probabilities clipped to [eps, 1 - eps], eps being the
+    machine epsilon of the dtype.
     Poisson: the half deviance y log(y / p) - y + p, summed over outputs.
+    Inlined into its caller: a call per row cost more than the loss itself.
     """
-    eps = float(np.finfo(prediction.dtype).eps)
     loss = 0.0
     for j in range(len(prediction)):
         p = float(prediction[j])
@@ -150,6 +151,7 @@ def _output_layer(z, delta, bias, code, target, sample_rows, weights, delta_scal
     weight * row loss in float64.
     """
     scale = delta.dtype.type(delta_scale)
+    eps = float(np.finfo(z.dtype).eps)
     weighted_loss = 0.0
     for row in range(z.shape[0]):
         source = sample_rows[row]
@@ -157,7 +159,7 @@ def _output_layer(z, delta, bias, code, target, sample_rows, weights, delta_scal
         truth = target[source]
         _activate_output_row(prediction, bias, code)
         weight = weights[source]
-        weighted_loss += weight * _row_loss(prediction, truth, code)
+        weighted_loss += weight * _row_loss(prediction, truth, code, eps)
         factor = weight * scale
         out = delta[row]
         for j in range(len(prediction)):

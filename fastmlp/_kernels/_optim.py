@@ -1,8 +1,10 @@
 """Stochastic optimizer steps on the flat parameter buffer.
 
 A step finishes the gradient (adds the L2 penalty, divides by the batch's
-weight sum), updates the optimizer state and the parameters, all in one pass
-over a tile of the buffer, while the tile's gradient is still in cache.
+weight sum), updates the optimizer state and the parameters, and sums the
+squared new weights, all in one pass over a contiguous span of the buffer (a
+tile's weights, or a layer's biases), while the tile's gradient is still in
+cache.
 """
 
 import math
@@ -21,11 +23,12 @@ N_SETTINGS = 6
 
 
 @njit(**JIT_OPTIONS)
-def _step_row(
+def _step_span(
     params,
     grad,
-    first,
-    second,
+    state,
+    start,
+    length,
     penalty,
     weight_sum,
     solver,
@@ -33,108 +36,68 @@ def _step_row(
     learning_rate,
     settings,
 ):
-    """Update one contiguous run of parameters in place.
+    """Update ``params[start:start + length]`` in place, in one pass.
 
-    All arrays are views of the same run: ``first`` is the velocity (sgd) or the
-    first moment (adam), ``second`` the second moment (adam only). With
+    ``state[0]`` is the velocity (sgd) or the first moment (adam), ``state[1]``
+    the second moment (adam only); the same span of each is updated. With
     g = (grad + penalty * param) / weight_sum:
     sgd:  v = momentum v - lr g;  param += momentum v - lr g (Nesterov) or v;
     adam: m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
           param -= lr m / (sqrt(v) + eps), with lr already bias-corrected.
-    Returns the squared norm (float64) of the updated run, which the next
+    Returns the squared norm (float64) of the updated span, which the next
     mini-batch needs for its L2 term.
     """
     dtype = params.dtype.type
+    weights = _span(params, start, length)
+    gradient = _span(grad, start, length)
+    first = _span(state[0], start, length)
     alpha = dtype(penalty)
     scale = dtype(weight_sum)
     lr = dtype(learning_rate)
+    squares = 0.0
     if solver == SGD:
         momentum = dtype(settings[MOMENTUM])
-        for k in range(len(params)):
-            g = (grad[k] + alpha * params[k]) / scale
+        for k in range(length):
+            g = (gradient[k] + alpha * weights[k]) / scale
             velocity = momentum * first[k] - lr * g
             first[k] = velocity
-            params[k] += momentum * velocity - lr * g if nesterov else velocity
+            # The branch is loop-invariant: LLVM hoists it out of the loop.
+            if nesterov:
+                updated = weights[k] + (momentum * velocity - lr * g)
+            else:
+                updated = weights[k] + velocity
+            weights[k] = updated
+            squares += float(updated) * float(updated)
     else:
+        second = _span(state[len(state) - 1], start, length)
         beta_1 = dtype(settings[BETA_1])
         beta_2 = dtype(settings[BETA_2])
         # As scikit-learn: 1 - beta is rounded once, in float64, then cast.
         one_minus_beta_1 = dtype(1.0 - settings[BETA_1])
         one_minus_beta_2 = dtype(1.0 - settings[BETA_2])
         epsilon = dtype(settings[EPSILON])
-        for k in range(len(params)):
-            g = (grad[k] + alpha * params[k]) / scale
+        for k in range(length):
+            g = (gradient[k] + alpha * weights[k]) / scale
             m = beta_1 * first[k] + one_minus_beta_1 * g
             v = beta_2 * second[k] + one_minus_beta_2 * (g * g)
             first[k] = m
             second[k] = v
-            params[k] += -lr * m / (math.sqrt(v) + epsilon)
-    squares = 0.0
-    for k in range(len(params)):
-        squares += float(params[k]) * float(params[k])
+            updated = weights[k] - lr * m / (math.sqrt(v) + epsilon)
+            weights[k] = updated
+            squares += float(updated) * float(updated)
     return squares
 
 
 @njit(**JIT_OPTIONS)
-def _step_tile(
-    params,
-    grad,
-    state,
-    coef_start,
-    bias_start,
-    n_rows,
-    row_stride,
-    width,
-    weight_sum,
-    solver,
-    nesterov,
-    learning_rate,
-    settings,
-):
-    """Optimizer step on one tile: a band of ``width`` columns of a weight
-    matrix (``n_rows`` rows ``row_stride`` apart from ``coef_start``) and the
-    matching biases from ``bias_start``. Returns the band's squared weights."""
-    first, second = state[0], state[len(state) - 1]
-    squares = 0.0
-    for row in range(n_rows + 1):
-        # The last run is the biases, which get no L2 penalty.
-        if row < n_rows:
-            start, penalty = coef_start + row * row_stride, settings[ALPHA]
-        else:
-            start, penalty = bias_start, 0.0
-        run_squares = _step_row(
-            _span(params, start, width),
-            _span(grad, start, width),
-            _span(first, start, width),
-            _span(second, start, width),
-            penalty,
-            weight_sum,
-            solver,
-            nesterov,
-            learning_rate,
-            settings,
-        )
-        if row < n_rows:
-            squares += run_squares
-    return squares
-
-
-@njit(**JIT_OPTIONS)
-def _finish_gradient_tile(
-    params, grad, coef_start, bias_start, n_rows, row_stride, width, alpha, weight_sum
-):
-    """grad = (grad + alpha * W) / weight_sum on one tile; biases get no penalty."""
+def _finish_gradient_span(params, grad, start, length, penalty, weight_sum):
+    """grad = (grad + penalty * param) / weight_sum on one span of the buffer."""
     dtype = params.dtype.type
+    weights = _span(params, start, length)
+    gradient = _span(grad, start, length)
+    alpha = dtype(penalty)
     scale = dtype(weight_sum)
-    for row in range(n_rows + 1):
-        if row < n_rows:
-            start, penalty = coef_start + row * row_stride, dtype(alpha)
-        else:
-            start, penalty = bias_start, dtype(0)
-        weights = _span(params, start, width)
-        gradient = _span(grad, start, width)
-        for k in range(width):
-            gradient[k] = (gradient[k] + penalty * weights[k]) / scale
+    for k in range(length):
+        gradient[k] = (gradient[k] + alpha * weights[k]) / scale
 
 
 @njit(**JIT_OPTIONS)
