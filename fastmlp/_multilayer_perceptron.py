@@ -569,8 +569,28 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
     # ------------------------------------------------------------------
     # Prediction
 
-    def _forward(self, X):
-        """Output-layer activations for validated X, in the network's dtype."""
+    def _forward(self, X, check_output=True):
+        """Output-layer activations for validated X, in the network's dtype.
+
+        Validated X is finite, so a non-finite output means the forward pass
+        overflowed, from huge inputs or huge weights: with ``check_output``
+        that raises instead of returning inf or NaN predictions.
+        """
+        y_pred = self._forward_unchecked(X)
+        if check_output and not np.isfinite(y_pred).all():
+            largest_weight = max(float(np.abs(c).max()) for c in self.coefs_)
+            largest_input = float(abs(X).max())
+            raise ValueError(
+                f"The network's outputs overflowed {y_pred.dtype} for this "
+                f"input: the inputs (largest absolute value {largest_input:.3g}) "
+                f"or the weights (largest absolute value {largest_weight:.3g}) "
+                "are too large for this dtype. Standardise X (e.g. with "
+                "sklearn.preprocessing.StandardScaler); if the fit diverged, "
+                "refit with a lower learning_rate_init."
+            )
+        return y_pred
+
+    def _forward_unchecked(self, X):
         layout = self._network(self.coefs_[0].dtype)
         # After fit, coefs_ and intercepts_ are views into one flat buffer that
         # the kernel can use as it is; otherwise (unpickled or assigned by the
@@ -626,7 +646,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
 
     def _score_with_function(self, X, y, sample_weight, score_function):
         """Score on validated X; NaN predictions score NaN instead of raising."""
-        y_pred = self._predict(X, check_input=False)
+        y_pred = self._predict(X, check_input=False, check_output=False)
         if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
             return np.nan
         return score_function(y, y_pred, sample_weight=sample_weight)
@@ -1017,10 +1037,10 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         check_is_fitted(self)
         return self._predict(X)
 
-    def _predict(self, X, check_input=True):
+    def _predict(self, X, check_input=True, check_output=True):
         if check_input:
             X = self._validate_predict_input(X)
-        y_pred = self._forward(X)
+        y_pred = self._forward(X, check_output)
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()
         return self._label_binarizer.inverse_transform(y_pred)
@@ -1439,10 +1459,10 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         check_is_fitted(self)
         return self._predict(X)
 
-    def _predict(self, X, check_input=True):
+    def _predict(self, X, check_input=True, check_output=True):
         if check_input:
             X = self._validate_predict_input(X)
-        y_pred = self._forward(X)
+        y_pred = self._forward(X, check_output)
         if y_pred.shape[1] == 1:
             return y_pred.ravel()
         return y_pred

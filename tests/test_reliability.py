@@ -231,10 +231,13 @@ def test_prediction_validation_shortcut_is_taken_for_plain_arrays():
     estimator = small(MLPRegressor).fit(X, y)
     assert estimator._passes_validation_unchanged(X)
     assert estimator._passes_validation_unchanged(X[:1].astype(np.float32))
-    # A finite array whose sum overflows goes the slow way and still predicts.
+    # A finite array whose sum overflows goes the slow way and is still
+    # checked: outputs that overflow raise instead of coming back as inf.
     huge = np.full_like(X[:2], np.finfo(np.float64).max)
     assert not estimator._passes_validation_unchanged(huge)
-    assert estimator.predict(huge).shape == (2,)
+    with pytest.raises(ValueError, match="outputs overflowed .* inputs .* 1.8e"):
+        estimator.predict(huge)
+    assert estimator.predict(huge * 1e-300).shape == (2,)
 
 
 def test_feature_name_warning_survives_the_validation_shortcut():
@@ -551,6 +554,47 @@ def test_divergence_raises_naming_the_cause(solver):
     assert _all_finite(estimator)
     assert np.isfinite(estimator.loss_curve_).all()
     assert len(estimator.loss_curve_) == estimator.n_iter_
+
+
+def test_weights_that_overflow_after_the_last_epoch_fail_prediction():
+    # Found by the property tests: two epochs of a far too large step leave
+    # finite weights (about 1e12) whose products overflow float32 on the
+    # training row itself. Each epoch's loss is measured before its update,
+    # so the fit cannot see it; predicting must not return -inf.
+    X = np.array([[0.0, 0.0, 0.0, 26.0, 0.0, 0.0]], dtype=np.float32)
+    estimator = MLPRegressor(
+        hidden_layer_sizes=(4, 3),
+        activation="identity",
+        solver="sgd",
+        learning_rate_init=0.0625,
+        max_iter=2,
+        shuffle=False,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        estimator.fit(X, [0.0])
+    assert _all_finite(estimator)
+    with pytest.raises(ValueError, match="outputs overflowed float32") as error:
+        estimator.predict(X)
+    assert "learning_rate_init" in str(error.value)
+
+
+@pytest.mark.parametrize("estimator_class", [MLPRegressor, MLPClassifier])
+def test_predictions_that_overflow_raise_and_score_nan(estimator_class):
+    X, y = data_for(estimator_class)
+    estimator = small(estimator_class).fit(X.astype(np.float32), y)
+    for coef in estimator.coefs_:
+        coef[...] = np.float32(1e30)
+    methods = ["predict"]
+    if estimator_class is MLPClassifier:
+        methods += ["predict_proba", "predict_log_proba"]
+    for method in methods:
+        with pytest.raises(ValueError, match="outputs overflowed float32"):
+            getattr(estimator, method)(X)
+    if estimator_class is MLPRegressor:
+        # Early stopping's validation score (R^2) is NaN, never the best.
+        assert np.isnan(estimator._score(X, y))
 
 
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
