@@ -208,7 +208,9 @@ PREDICTION_INPUTS = {
 }
 
 
-@pytest.mark.parametrize("make_input", PREDICTION_INPUTS.values(), ids=PREDICTION_INPUTS)
+@pytest.mark.parametrize(
+    "make_input", PREDICTION_INPUTS.values(), ids=PREDICTION_INPUTS
+)
 def test_prediction_validation_shortcut_agrees_with_validate_data(make_input):
     """Prediction skips scikit-learn's validate_data only for input that it
     would return unchanged, without error or warning."""

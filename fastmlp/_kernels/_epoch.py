@@ -33,7 +33,12 @@ from .._config import (
     MIN_TILE_WEIGHTS,
     TARGET_TILES,
 )
-from ._backprop import _forward_backward_rows, _forward_rows, _gradient_tile
+from ._backprop import (
+    _forward_backward_rows,
+    _forward_rows,
+    _gradient_tile,
+    _transpose_band,
+)
 from ._functions import OUT_IDENTITY, _activate_output_row
 from ._optim import (
     ADAM,
@@ -48,8 +53,9 @@ from ._optim import (
 from ._team import _barrier, _claim, _reset
 from ._views import _block, _prefetch, _span, _untracked
 
-# Work-item counters of the two phases.
-_CHUNKS, _TILES = 0, 1
+# Work-item counters of the phases: chunks and tiles alternate within every
+# batch; the transposed copies of the weights are built once per call.
+_CHUNKS, _TILES, _TRANSPOSE = 0, 1, 2
 
 # Rows per block when predicting; blocks are spread over the threads.
 PREDICT_ROWS = 256
@@ -101,6 +107,30 @@ def _copy(source, destination):
 
 
 @njit(**HELPER_JIT_OPTIONS)
+def _build_transposes(
+    sync, n_threads, params, transposed, tiles, units, coef_offsets, offsets
+):
+    """Every thread's share of building W.T for all layers above the first,
+    tile by tile; returns once all of them are built."""
+    tile = _claim(sync, _TRANSPOSE)
+    while tile < len(tiles):
+        layer = tiles[tile, 0]
+        if layer > 0:
+            _transpose_band(
+                params,
+                transposed,
+                layer,
+                tiles[tile, 1],
+                tiles[tile, 2],
+                units,
+                coef_offsets,
+                offsets,
+            )
+        tile = _claim(sync, _TRANSPOSE)
+    _barrier(sync, n_threads)
+
+
+@njit(**HELPER_JIT_OPTIONS)
 def _prefetch_rows(x, n_features, target, weights, rows):
     """Start loading the input rows (when dense), targets and sample weights of
     data-set rows ``rows`` into cache, one prefetch per cache line."""
@@ -130,8 +160,10 @@ def _epoch(
     order,
     batch_size,
     params,
+    transposed,
     units,
     coef_offsets,
+    transposed_offsets,
     intercept_offsets,
     act_offsets,
     acts,
@@ -156,8 +188,11 @@ def _epoch(
     the sample indices in batch order. ``settings`` holds the float64 optimizer
     settings indexed by the constants of ``_optim``; for Adam the learning rate
     there is the initial one, and ``adam_step[0]`` (steps taken so far) advances
-    by one per batch. Returns, on thread 0, the sum over batches of batch loss
-    times batch size, which scikit-learn averages into ``loss_curve_``.
+    by one per batch. ``transposed`` is scratch for W.T of every layer above
+    the first (laid out by ``transposed_offsets``), which the backward pass
+    multiplies by: built here first, then kept in step with each tile's update.
+    Returns, on thread 0, the sum over batches of batch loss times batch size,
+    which scikit-learn averages into ``loss_curve_``.
     """
     # Arrays and views below hold no reference counts (see _views): the
     # threads would otherwise update the same counts from both cores.
@@ -177,6 +212,7 @@ def _epoch(
     )
     chunk_losses, tile_squares = _untracked(chunk_losses), _untracked(tile_squares)
     tiles, settings, sync = _untracked(tiles), _untracked(settings), _untracked(sync)
+    transposed = _untracked(transposed)
     n_samples = len(order)
     n_features = units[0]
     n_outputs = units[len(units) - 1]
@@ -185,6 +221,16 @@ def _epoch(
     squares = _squared_weights(params, intercept_offsets[0])
     step = adam_step[0]
     accumulated_loss = 0.0
+    _build_transposes(
+        sync,
+        n_threads,
+        params,
+        transposed,
+        tiles,
+        units,
+        coef_offsets,
+        transposed_offsets,
+    )
 
     for batch_start in range(0, n_samples, batch_size):
         batch_stop = min(batch_start + batch_size, n_samples)
@@ -219,8 +265,10 @@ def _epoch(
                 target,
                 weights,
                 params,
+                transposed,
                 units,
                 coef_offsets,
+                transposed_offsets,
                 intercept_offsets,
                 acts,
                 deltas,
@@ -311,6 +359,17 @@ def _epoch(
                     learning_rate,
                     settings,
                 )
+            if layer > 0:
+                _transpose_band(
+                    params,
+                    transposed,
+                    layer,
+                    row_start,
+                    row_stop,
+                    units,
+                    coef_offsets,
+                    transposed_offsets,
+                )
             tile = _claim(sync, _TILES)
         _barrier(sync, n_threads)
 
@@ -336,8 +395,10 @@ def _loss_and_gradient(
     weights,
     rows,
     params,
+    transposed,
     units,
     coef_offsets,
+    transposed_offsets,
     intercept_offsets,
     act_offsets,
     acts,
@@ -354,7 +415,8 @@ def _loss_and_gradient(
     The loss is scikit-learn's: the weighted mean loss plus alpha / 2 * ||W||^2,
     both divided by the weight sum; for squared error the mean also runs over
     the outputs. Unlike scikit-learn, the gradient does the same, so it is the
-    exact gradient of the returned loss. ``rows`` is 0..n_samples - 1.
+    exact gradient of the returned loss. ``rows`` is 0..n_samples - 1;
+    ``transposed`` is scratch for W.T, as in ``_epoch``.
     """
     # Untracked, as in _epoch.
     x, data, indices, indptr = (
@@ -365,7 +427,7 @@ def _loss_and_gradient(
     )
     target, weights, rows = _untracked(target), _untracked(weights), _untracked(rows)
     params, acts, deltas = _untracked(params), _untracked(acts), _untracked(deltas)
-    grad = _untracked(grad)
+    grad, transposed = _untracked(grad), _untracked(transposed)
     n_samples = len(rows)
     n_features = units[0]
     n_outputs = units[len(units) - 1]
@@ -374,6 +436,16 @@ def _loss_and_gradient(
     for row in range(n_samples):
         weight_sum += weights[row]
 
+    _build_transposes(
+        sync,
+        n_threads,
+        params,
+        transposed,
+        tiles,
+        units,
+        coef_offsets,
+        transposed_offsets,
+    )
     n_data_chunks = n_chunks(n_samples)
     chunk = _claim(sync, _CHUNKS)
     while chunk < n_data_chunks:
@@ -391,8 +463,10 @@ def _loss_and_gradient(
             target,
             weights,
             params,
+            transposed,
             units,
             coef_offsets,
+            transposed_offsets,
             intercept_offsets,
             acts,
             deltas,

@@ -132,6 +132,13 @@ class Network:
         self.intercept_offsets = (
             self.n_weights + np.cumsum(self.units[1:]) - self.units[1:]
         )
+        # The backward pass's copies of W.T, for every layer above the first
+        # (the input layer has no delta), packed one after another; layer 0's
+        # entry is unused.
+        upper_sizes = sizes.copy()
+        upper_sizes[0] = 0
+        self.transposed_offsets = np.cumsum(upper_sizes) - upper_sizes
+        self.n_transposed = int(upper_sizes.sum())
         self._local = threading.local()
         # Where each coefs_ and intercepts_ array starts in the buffer, in bytes.
         self._byte_offsets = [
@@ -242,6 +249,7 @@ class Network:
             max_rows, gather_rows=len(indptr) == 0
         )
         grad = np.empty(self.n_params, dtype=self.dtype)
+        transposed = np.empty(self.n_transposed, dtype=self.dtype)
         tile_squares = np.empty(len(self.tiles))
         return run_team(
             _epoch,
@@ -255,8 +263,10 @@ class Network:
             order,
             batch_size,
             params,
+            transposed,
             self.units,
             self.coef_offsets,
+            self.transposed_offsets,
             self.intercept_offsets,
             act_offsets,
             acts,
@@ -297,8 +307,10 @@ class Network:
             weights,
             np.arange(n_samples),
             params,
+            np.empty(self.n_transposed, dtype=self.dtype),
             self.units,
             self.coef_offsets,
+            self.transposed_offsets,
             self.intercept_offsets,
             act_offsets,
             acts,

@@ -30,7 +30,7 @@ from .._config import HELPER_JIT_OPTIONS
 # the barrier's arrival count and generation, then one work-item counter per
 # phase.
 _ARRIVED, _GENERATION, _COUNTERS = 0, 8, 16
-N_COUNTERS = 2
+N_COUNTERS = 3
 SYNC_SIZE = _COUNTERS + 8 * N_COUNTERS
 
 # Spins on the generation counter before yielding the core to the OS; waits are
