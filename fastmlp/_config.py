@@ -60,15 +60,18 @@ JIT_OPTIONS = {
 # separate specialisation for every literal argument.
 HELPER_JIT_OPTIONS = {**JIT_OPTIONS, "inline": "always"}
 
-# Rows per chunk when a mini-batch is split across threads: about CHUNK_ROWS,
-# in an even number of chunks so two threads share a batch evenly, and no
-# split below 2 * MIN_CHUNK_ROWS rows. The split depends on the batch size
-# only, never on the thread count, so results are bit-identical for any
-# number of threads.
-# 128-row chunks were tried (BLAS repacks the weights for every chunk, so
-# bigger chunks pack less): single-threaded CPU time fell about 15% on the
-# float32 W5 benchmark but rose about 10% on the float64 W2, and W5's final
-# float32 loss then differed from scikit-learn's by 1e-3 instead of 1e-5.
+# Rows per chunk when a mini-batch is split across threads: about CHUNK_ROWS
+# for float64 and twice that for float32, in an even number of chunks so two
+# threads share a batch evenly, and no split below 2 * MIN_CHUNK_ROWS rows.
+# The split depends on the batch size and dtype only, never on the thread
+# count, so results are bit-identical for any number of threads.
+# BLAS packs the whole weight matrix again for every chunk, so bigger chunks
+# pack less, but they leave fewer chunks to share among threads. Measured on
+# the 2-core benchmark machine (best of 3 fits, alternating old and new code,
+# several rounds): 128-row float32 chunks took W5 (batch 256) from 0.595 to
+# 0.565 s, final loss unchanged; 128-row float64 chunks gained only about 3%
+# on W2 and nothing on W1, too little to halve the chunks a batch of 200 (the
+# default) offers to a machine with more cores.
 CHUNK_ROWS = 64
 MIN_CHUNK_ROWS = 16
 

@@ -3,10 +3,10 @@ prediction. Each runs as a team of threads (see ``_team``).
 
 Schedule of one mini-batch, identical for any number of threads:
 
-1. Chunks. The batch's rows are cut into chunks of about ``CHUNK_ROWS`` rows, a
-   number that depends on the batch size only. A thread takes a whole chunk and
-   runs the forward pass, the loss and the backward pass (all deltas) of its
-   rows.
+1. Chunks. The batch's rows are cut into chunks of about ``CHUNK_ROWS`` rows
+   (twice that in float32), a number that depends on the batch size and dtype
+   only. A thread takes a whole chunk and runs the forward pass, the loss and
+   the backward pass (all deltas) of its rows.
 2. Tiles. The weight gradients are cut into tiles, each a band of rows of one
    layer's weight matrix, a contiguous span of the parameter buffer
    (``plan_tiles``). A thread takes a whole tile: the tile's gradient sums
@@ -83,11 +83,13 @@ def plan_tiles(units, target_tiles=TARGET_TILES, min_weights=MIN_TILE_WEIGHTS):
 
 
 @njit(**HELPER_JIT_OPTIONS)
-def n_chunks(n_rows):
-    """Number of row chunks a batch of ``n_rows`` rows is cut into."""
+def n_chunks(n_rows, itemsize):
+    """Number of row chunks a batch of ``n_rows`` rows is cut into, for
+    parameters of ``itemsize`` bytes (float32 chunks get twice the rows)."""
     if n_rows < 2 * MIN_CHUNK_ROWS:
         return 1
-    return 2 * max(1, (n_rows + CHUNK_ROWS) // (2 * CHUNK_ROWS))
+    chunk_rows = CHUNK_ROWS * 8 // itemsize
+    return 2 * max(1, (n_rows + chunk_rows) // (2 * chunk_rows))
 
 
 @njit(**HELPER_JIT_OPTIONS)
@@ -236,7 +238,7 @@ def _epoch(
         batch_stop = min(batch_start + batch_size, n_samples)
         n_rows = batch_stop - batch_start
         batch = _span(order, batch_start, n_rows)
-        n_batch_chunks = n_chunks(n_rows)
+        n_batch_chunks = n_chunks(n_rows, params.itemsize)
 
         # Phase 1: forward and backward pass, chunk by chunk.
         if thread == 0:
@@ -446,7 +448,7 @@ def _loss_and_gradient(
         coef_offsets,
         transposed_offsets,
     )
-    n_data_chunks = n_chunks(n_samples)
+    n_data_chunks = n_chunks(n_samples, params.itemsize)
     chunk = _claim(sync, _CHUNKS)
     while chunk < n_data_chunks:
         row_start = chunk * n_samples // n_data_chunks
