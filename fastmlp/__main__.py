@@ -94,7 +94,9 @@ def compare_with_scikit_learn(
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m fastmlp", description=__doc__.splitlines()[0].split(": ", 1)[-1]
+    )
     parser.add_argument(
         "--repeats",
         type=int,

@@ -115,3 +115,14 @@ def test_runs_as_a_script():
     )
     assert completed.returncode == 0, completed.stderr
     assert "| W1 | sklearn |" in completed.stdout
+
+
+def test_asv_skips_a_library_that_is_not_installed(compare):
+    # asv runs teardown even after setup raised NotImplementedError (its way of
+    # skipping a parameter); teardown must not fail on the half-set-up object.
+    from suite.bench_training import W1Digits
+
+    benchmark = W1Digits()
+    with pytest.raises(NotImplementedError, match="torch is not installed"):
+        benchmark.setup({}, "torch")
+    benchmark.teardown({}, "torch")

@@ -63,6 +63,8 @@ class TrainingBenchmark(ABC):
         return fitted
 
     def setup(self, fitted, library):
+        # asv calls teardown even when setup raised (skipping a library).
+        self.blas_limits = None
         if library not in fitted:
             raise NotImplementedError(f"{library} is not installed")
         workload = self.make_workload()
@@ -74,7 +76,8 @@ class TrainingBenchmark(ABC):
         self.fitted = pickle.loads(fitted[library])
 
     def teardown(self, fitted, library):
-        self.blas_limits.__exit__(None, None, None)
+        if self.blas_limits is not None:
+            self.blas_limits.__exit__(None, None, None)
 
     def time_fit(self, fitted, library):
         fit_quietly(self.make_estimator(), self.X, self.y)
