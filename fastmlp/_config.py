@@ -77,10 +77,11 @@ MIN_CHUNK_ROWS = 16
 
 # Weight-gradient work is cut into tiles, each a band of rows (input units) of
 # one layer's weight matrix, so that a tile is a contiguous span of the
-# parameter buffer: about TARGET_TILES of them, but none smaller than
-# MIN_TILE_WEIGHTS weights or MIN_BAND_ROWS rows, since small bands make BLAS
-# calls inefficient. Like the chunks, tiles depend on the layer sizes only,
-# never on the thread count.
+# parameter buffer: about TARGET_TILES of them, but no layer cut into bands of
+# fewer than MIN_BAND_ROWS rows or of much fewer than MIN_TILE_WEIGHTS weights
+# (the band count is rounded), since small bands make BLAS calls
+# inefficient. Like the chunks, tiles depend on the layer sizes only, never on
+# the thread count.
 TARGET_TILES = 4
 MIN_TILE_WEIGHTS = 2048
 MIN_BAND_ROWS = 8

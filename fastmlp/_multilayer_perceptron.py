@@ -67,6 +67,22 @@ _VERSION_KEY = "_fastmlp_version"
 _SKLEARN_VERSION_KEY = "_sklearn_version"
 
 
+def _check_batch_weights(weights, order, batch_size):
+    """Raise if a mini-batch's sample weights sum to zero: its loss and
+    gradient are divided by that sum."""
+    sums = np.add.reduceat(weights[order], np.arange(0, len(order), batch_size))
+    empty = np.flatnonzero(sums <= 0)
+    if len(empty):
+        start = int(empty[0]) * batch_size
+        raise ValueError(
+            f"The sample weights of mini-batch {int(empty[0]) + 1} (samples "
+            f"{start} to {min(start + batch_size, len(order)) - 1} in this "
+            "epoch's order) sum to zero, so its loss is undefined. Give every "
+            "mini-batch some positive weight: use a larger batch_size, fewer "
+            "zero weights, or drop the zero-weight samples."
+        )
+
+
 class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
     """Shared fitting and prediction of MLPClassifier and MLPRegressor.
 
@@ -327,6 +343,8 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
                 for _ in range(self.max_iter):
                     if self.shuffle:
                         order = shuffle(order, random_state=self._random_state)
+                    if sample_weight is not None:
+                        _check_batch_weights(weights_train, order, batch_size)
                     for array, saved in before_epoch:
                         saved[...] = array
                     in_epoch = True
@@ -572,12 +590,19 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
     def _forward(self, X, check_output=True):
         """Output-layer activations for validated X, in the network's dtype.
 
-        Validated X is finite, so a non-finite output means the forward pass
+        Validated X is finite, so a non-finite output comes from non-finite
+        weights (set or loaded from outside fit) or from a forward pass that
         overflowed, from huge inputs or huge weights: with ``check_output``
         that raises instead of returning inf or NaN predictions.
         """
         y_pred = self._forward_unchecked(X)
         if check_output and not np.isfinite(y_pred).all():
+            if not all(np.isfinite(p).all() for p in self.coefs_ + self.intercepts_):
+                raise ValueError(
+                    "The network's weights (coefs_ or intercepts_) contain NaN "
+                    "or infinity, so its outputs would too; fit does not leave "
+                    "such weights, so they were set or loaded from elsewhere."
+                )
             largest_weight = max(float(np.abs(c).max()) for c in self.coefs_)
             largest_input = float(abs(X).max())
             raise ValueError(

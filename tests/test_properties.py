@@ -88,6 +88,7 @@ def _fit_and_predict(estimator, X, y, method, sample_weight=None):
             # Weights that a diverging step left finite but huge may overflow
             # the forward pass; prediction says so rather than return inf.
             assert "outputs overflowed" in str(error)
+            _check_finite_weights(estimator)
             return None
 
 

@@ -179,6 +179,30 @@ def test_bad_sample_weight(estimator_class, sample_weight, match, no_compiled_co
         small(estimator_class).fit(X, y, sample_weight=sample_weight)
 
 
+@pytest.mark.parametrize("estimator_class", [MLPClassifier, MLPRegressor])
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_a_mini_batch_of_zero_weight_is_named(estimator_class, solver, monkeypatch):
+    # Its loss would divide by a zero weight sum; the check runs before the
+    # epoch's compiled call.
+    X, y = data_for(estimator_class)
+    sample_weight = np.ones(len(X))
+    sample_weight[20:30] = 0.0
+    estimator = small(estimator_class, solver=solver, batch_size=10, shuffle=False)
+    calls = []
+    epoch = _network.Network.epoch
+    monkeypatch.setattr(
+        _network.Network, "epoch", lambda *a, **k: calls.append(1) or epoch(*a, **k)
+    )
+    with pytest.raises(ValueError, match="mini-batch 3 \\(samples 20 to 29"):
+        estimator.fit(X, y, sample_weight=sample_weight)
+    assert calls == []
+    # One zero-weight sample per batch is fine.
+    sample_weight = np.ones(len(X))
+    sample_weight[::10] = 0.0
+    estimator.fit(X, y, sample_weight=sample_weight)
+    assert len(calls) == estimator.n_iter_
+
+
 @pytest.mark.parametrize("method", ["predict", "score"])
 @pytest.mark.parametrize("estimator_class", [MLPClassifier, MLPRegressor])
 def test_wrong_number_of_features_at_predict(estimator_class, method, monkeypatch):
@@ -591,12 +615,21 @@ def test_predictions_that_overflow_raise_and_score_nan(estimator_class):
     methods = ["predict"]
     if estimator_class is MLPClassifier:
         methods += ["predict_proba", "predict_log_proba"]
-    for method in methods:
+    for method in methods + ["score"]:
         with pytest.raises(ValueError, match="outputs overflowed float32"):
-            getattr(estimator, method)(X)
+            getattr(estimator, method)(*((X, y) if method == "score" else (X,)))
     if estimator_class is MLPRegressor:
         # Early stopping's validation score (R^2) is NaN, never the best.
         assert np.isnan(estimator._score(X, y))
+
+
+@pytest.mark.parametrize("estimator_class", [MLPClassifier, MLPRegressor])
+def test_non_finite_weights_set_from_outside_are_named(estimator_class):
+    X, y = data_for(estimator_class)
+    estimator = small(estimator_class).fit(X, y)
+    estimator.coefs_[0][0, 0] = np.nan
+    with pytest.raises(ValueError, match="contain NaN or infinity"):
+        estimator.predict(X)
 
 
 @pytest.mark.parametrize("solver", ["sgd", "adam"])

@@ -2,7 +2,7 @@
 
 Numba's ``np.dot`` only takes whole contiguous arrays and always allocates or
 overwrites its output. The kernels multiply sub-blocks (a chunk of rows, a band
-of output columns) that live inside flat buffers, with explicit leading
+of a weight matrix's rows) that live inside flat buffers, with explicit leading
 dimensions. So they call the BLAS ``gemm`` that Numba itself uses for ``np.dot``
 (SciPy's BLAS, reached through Numba's ``numba_xxgemm`` helper symbol) directly.
 Calls are resolved by symbol name, so the kernels stay cacheable on disk.
