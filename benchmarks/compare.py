@@ -11,7 +11,9 @@ runs of
   architecture, loss, optimizer, initial weights and mini-batch order; skipped
   when PyTorch is not installed.
 
-Every fit is repeated and the median quoted. The table gives seconds,
+Every fit is repeated and the median quoted; the repeats of the libraries
+are interleaved, round by round, so that other work on a shared machine
+slows all of them alike. The table gives seconds,
 samples/s, GFLOP/s (6 x samples x weights per epoch), the share of the
 machine's practical peak (the fastest large matrix product measured in the same
 run), the same share counting only the work done (no library computes the
@@ -55,6 +57,12 @@ from suite.workloads import (
 from threadpoolctl import threadpool_info, threadpool_limits
 
 SECTIONS = ("peak", "fit", "predict", "compile")
+
+# Pause before each timed fit. OpenBLAS's and OpenMP's worker threads keep
+# spinning for a while after their last task before they sleep (OpenBLAS's
+# OPENBLAS_THREAD_TIMEOUT sets how long); a fit of another library started
+# meanwhile would share the cores with them.
+SETTLE_SECONDS = 0.25
 
 # Sizes of a --quick run: (samples, epochs) per workload, and the rest.
 QUICK_SIZES = {
@@ -205,32 +213,54 @@ def torch_threads(n_threads):
         torch.set_num_threads(saved)
 
 
-def _fit_result(workload, X, y, library, setting, make_estimator, repeats, limits):
-    """Time ``repeats`` fits of fresh estimators; the last one gives the loss.
+@dataclass
+class _Contender:
+    """One library at one setting, as timed on a workload."""
 
-    ``setting`` is the text for the table, or a function of the last fitted
-    estimator that returns it.
+    library: str
+    setting: object  # text, or a function of the fitted estimator giving it
+    make_estimator: object
+    limits: object  # factory of the context manager a fit runs under
+    needs_warm_up: bool
+
+
+def _contenders(workload, libraries, thread_counts):
+    """Every (library, setting) to time, in table order.
+
+    ``thread_counts`` maps 'sklearn' and 'torch' to the thread counts to try.
+    fastmlp runs with its default n_jobs; scikit-learn with its BLAS held to
+    each thread count; PyTorch on each thread count.
     """
-    times = []
-    for _ in range(repeats):
-        estimator = make_estimator()
-        with limits():
-            start = time.perf_counter()
-            fit_quietly(estimator, X, y)
-            times.append(time.perf_counter() - start)
-    n_outputs = len(np.unique(y)) if workload.classifies else 1
-    return FitResult(
-        workload=workload.name,
-        library=library,
-        setting=setting(estimator) if callable(setting) else setting,
-        times=times,
-        n_samples=len(X),
-        epochs=workload.epochs,
-        flops=workload.flops_per_epoch(X.shape[1], n_outputs) * workload.epochs,
-        flops_done=workload.flops_done_per_epoch(X.shape[1], n_outputs)
-        * workload.epochs,
-        final_loss=float(estimator.loss_),
-    )
+    make = workload.make_estimator
+    for library in libraries:
+        if library == "fastmlp":
+            yield _Contender(
+                "fastmlp",
+                "n_jobs=None",
+                functools.partial(make, "fastmlp"),
+                contextlib.nullcontext,
+                True,
+            )
+        elif library == "sklearn":
+            for n in thread_counts["sklearn"]:
+                yield _Contender(
+                    "sklearn",
+                    f"BLAS {n} thread(s)",
+                    functools.partial(make, "sklearn"),
+                    functools.partial(threadpool_limits, limits=n, user_api="blas"),
+                    False,
+                )
+        else:
+            for n in thread_counts["torch"]:
+                yield _Contender(
+                    "torch",
+                    lambda fitted, n=n: (
+                        f"{fitted.optimizer_implementation_} optimizer, {n} thread(s)"
+                    ),
+                    functools.partial(make, "torch", n_threads=n),
+                    contextlib.nullcontext,
+                    True,
+                )
 
 
 def _fastest(results):
@@ -242,81 +272,53 @@ def _fastest(results):
     return best
 
 
-def measure_fastmlp(workload, X, y, repeats, thread_counts):
-    """fastmlp with its default n_jobs, after a warm-up fit."""
-    warm_up(workload, functools.partial(workload.make_estimator, "fastmlp"))
-    return _fit_result(
-        workload,
-        X,
-        y,
-        "fastmlp",
-        "n_jobs=None",
-        functools.partial(workload.make_estimator, "fastmlp"),
-        repeats,
-        contextlib.nullcontext,
-    )
-
-
-def measure_sklearn(workload, X, y, repeats, thread_counts):
-    """scikit-learn with its BLAS on each thread count; the fastest is quoted."""
-    results = [
-        _fit_result(
-            workload,
-            X,
-            y,
-            "sklearn",
-            f"BLAS {n} thread(s)",
-            functools.partial(workload.make_estimator, "sklearn"),
-            repeats,
-            functools.partial(threadpool_limits, limits=n, user_api="blas"),
-        )
-        for n in thread_counts
-    ]
-    return _fastest(results)
-
-
-def measure_torch(workload, X, y, repeats, thread_counts):
-    """The PyTorch loop on each thread count, after a warm-up fit; the fastest."""
-    results = []
-    for n in thread_counts:
-        make = functools.partial(workload.make_estimator, "torch", n_threads=n)
-        warm_up(workload, make)
-        results.append(
-            _fit_result(
-                workload,
-                X,
-                y,
-                "torch",
-                lambda fitted, n=n: (
-                    f"{fitted.optimizer_implementation_} optimizer, {n} thread(s)"
-                ),
-                make,
-                repeats,
-                contextlib.nullcontext,
-            )
-        )
-    return _fastest(results)
-
-
-MEASURE = {
-    "fastmlp": measure_fastmlp,
-    "sklearn": measure_sklearn,
-    "torch": measure_torch,
-}
-
-
 def measure_fits(workload, libraries, repeats, thread_counts, log):
     """FitResults of each library on one workload, in table order.
 
-    ``thread_counts`` maps 'sklearn' and 'torch' to the thread counts to try.
+    The repeats are interleaved: every round times one fit of each library
+    and setting in turn, so that a stretch of time in which other work slows
+    the machine down falls on all of them rather than on one library's
+    block of repeats. Compiled code (fastmlp, PyTorch) is warmed up first.
+    For each library the fastest setting (by median) is kept.
     """
     X, y = workload.data()
-    results = []
-    for library in libraries:
-        log(f"timing {workload.name} {library} ...")
-        measure = MEASURE[library]
-        results.append(measure(workload, X, y, repeats, thread_counts.get(library)))
-    return results
+    contenders = list(_contenders(workload, libraries, thread_counts))
+    for contender in contenders:
+        if contender.needs_warm_up:
+            warm_up(workload, contender.make_estimator)
+    times = [[] for _ in contenders]
+    fitted = [None] * len(contenders)
+    for round_ in range(repeats):
+        log(f"timing {workload.name}, round {round_ + 1} of {repeats} ...")
+        for index, contender in enumerate(contenders):
+            estimator = contender.make_estimator()
+            # Let the thread pools of the previous fit go to sleep first.
+            time.sleep(SETTLE_SECONDS)
+            with contender.limits():
+                start = time.perf_counter()
+                fit_quietly(estimator, X, y)
+                times[index].append(time.perf_counter() - start)
+            fitted[index] = estimator
+    n_outputs = len(np.unique(y)) if workload.classifies else 1
+    flops = workload.flops_per_epoch(X.shape[1], n_outputs) * workload.epochs
+    flops_done = workload.flops_done_per_epoch(X.shape[1], n_outputs)
+    by_library = {}
+    for contender, seconds, estimator in zip(contenders, times, fitted):
+        setting = contender.setting
+        by_library.setdefault(contender.library, []).append(
+            FitResult(
+                workload=workload.name,
+                library=contender.library,
+                setting=setting(estimator) if callable(setting) else setting,
+                times=seconds,
+                n_samples=len(X),
+                epochs=workload.epochs,
+                flops=flops,
+                flops_done=flops_done * workload.epochs,
+                final_loss=float(estimator.loss_),
+            )
+        )
+    return [_fastest(results) for results in by_library.values()]
 
 
 def _thread_settings(library, thread_counts):
