@@ -31,7 +31,7 @@ def _disk_cache_available():
         warnings.warn(
             "fastmlp cannot cache its compiled kernels: neither its package "
             "folder nor Numba's cache directory is writable, so every new "
-            "process compiles them again (tens of seconds). Set NUMBA_CACHE_DIR "
+            "process compiles them again (seconds per dtype). Set NUMBA_CACHE_DIR "
             "to a writable folder to avoid this.",
             stacklevel=2,
         )
