@@ -301,7 +301,7 @@ def measure_fits(workload, libraries, repeats, thread_counts, log):
             fitted[index] = estimator
     n_outputs = len(np.unique(y)) if workload.classifies else 1
     flops = workload.flops_per_epoch(X.shape[1], n_outputs) * workload.epochs
-    flops_done = workload.flops_done_per_epoch(X.shape[1], n_outputs)
+    flops_done = workload.flops_done_per_epoch(X.shape[1], n_outputs) * workload.epochs
     by_library = {}
     for contender, seconds, estimator in zip(contenders, times, fitted):
         setting = contender.setting
@@ -314,7 +314,7 @@ def measure_fits(workload, libraries, repeats, thread_counts, log):
                 n_samples=len(X),
                 epochs=workload.epochs,
                 flops=flops,
-                flops_done=flops_done * workload.epochs,
+                flops_done=flops_done,
                 final_loss=float(estimator.loss_),
             )
         )

@@ -343,7 +343,8 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
                 for _ in range(self.max_iter):
                     if self.shuffle:
                         order = shuffle(order, random_state=self._random_state)
-                    if sample_weight is not None:
+                    # The batches change only when the order does.
+                    if sample_weight is not None and (self.shuffle or not self.n_iter_):
                         _check_batch_weights(weights_train, order, batch_size)
                     for array, saved in before_epoch:
                         saved[...] = array
