@@ -1,8 +1,9 @@
-"""One compiled kernel per dtype serves every network.
+"""One compiled kernel per dtype and input format serves every network.
 
-Activations, losses, solvers, sparse input, sample weights and layer sizes are
-run-time values (integer codes and arrays), so none of them may add a compiled
-specialisation; only the dtype does.
+Activations, losses, solvers, sample weights and layer sizes are run-time
+values (integer codes and arrays), so none of them may add a compiled
+specialisation; only the dtype does, and sparse input, whose CSR arrays are
+None for dense input so that dense kernels compile no sparse code.
 """
 
 import warnings
@@ -15,13 +16,19 @@ from numba import types
 from fastmlp import MLPClassifier, MLPRegressor
 from fastmlp._kernels._epoch import _epoch, _loss_and_gradient, _predict
 
-# Position of the flat dense input in each entry point's signature.
-INPUT_ARGUMENT = 3
+# Position of the flat dense input, and of the CSR values, in each entry
+# point's signature.
+INPUT_ARGUMENT, CSR_ARGUMENT = 3, 4
 
 
-def _specialisations(kernel, dtype):
+def _specialisations(kernel, dtype, sparse):
     wanted = types.float32 if dtype == np.float32 else types.float64
-    return [s for s in kernel.signatures if s[INPUT_ARGUMENT].dtype == wanted]
+    return [
+        s
+        for s in kernel.signatures
+        if s[INPUT_ARGUMENT].dtype == wanted
+        and isinstance(s[CSR_ARGUMENT], types.NoneType) != sparse
+    ]
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -40,7 +47,11 @@ def test_one_specialisation_per_dtype(dtype):
         (MLPRegressor("poisson", (3,), solver="sgd"), X, y_count),
         (MLPRegressor(hidden_layer_sizes=(4,), solver="lbfgs"), read_only, X[:, :2]),
         (MLPClassifier((4,), n_jobs=1), sp.csr_matrix(X), y_class),
-        (MLPRegressor(hidden_layer_sizes=(4,)), sp.csc_matrix(X), X[:, 1]),
+        (
+            MLPRegressor(hidden_layer_sizes=(4,), solver="lbfgs"),
+            sp.csc_matrix(X),
+            X[:, 1],
+        ),
     ]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -49,4 +60,5 @@ def test_one_specialisation_per_dtype(dtype):
             model.fit(data, target, sample_weight=np.linspace(0.5, 1.5, 60))
             model.predict(data)
     for kernel in (_epoch, _loss_and_gradient, _predict):
-        assert len(_specialisations(kernel, dtype)) == 1, kernel
+        for sparse in (False, True):
+            assert len(_specialisations(kernel, dtype, sparse)) == 1, (kernel, sparse)

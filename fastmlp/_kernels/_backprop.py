@@ -14,7 +14,9 @@ Storage, shared by every kernel:
   (the "deltas").
 - Dense input rows are read from the flat row-major buffer ``x_rows``, the
   block's first row at ``x_start``. Sparse input is read from the CSR arrays
-  ``data, indices, indptr`` (empty ``indptr`` means dense input).
+  ``data, indices, indptr``, which are None for dense input. Being a type, not
+  a value, None lets dense input compile a kernel with no sparse code in it
+  (see ``csr_only``); that code cost a dense fit about 0.4 s of compilation.
 - ``sample_rows[row]`` is the data-set row that buffer row ``row`` holds: it
   picks targets, sample weights and sparse input rows.
 
@@ -24,18 +26,43 @@ of rows of one layer's weight matrix (a tile), the units of work that the schedu
 element loops run on 0-based views (see ``_functions``).
 """
 
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
-from .._config import JIT_OPTIONS
-from ._blas import _gemm
+from .._config import CSR_JIT_OPTIONS, HELPER_JIT_OPTIONS, INNER_JIT_OPTIONS
+from ._blas import _gemm, _row_times_matrix
 from ._functions import _add_bias_and_activate, _multiply_by_derivative, _output_layer
 from ._views import _block, _span
 
-# Up to this many rows, products are computed by loops rather than BLAS.
+
+def csr_only(function):
+    """Kernel-only version of ``function``, which takes the CSR arrays
+    ``data, indices, indptr`` of sparse input among its arguments: it runs
+    ``function`` when they are arrays, and compiles to nothing when they are
+    None (dense input), so that dense kernels hold no sparse code."""
+    position = function.__code__.co_varnames.index("indptr")
+
+    def kernel_only(*args):
+        raise TypeError(f"{function.__name__} runs inside compiled kernels only")
+
+    kernel_only.__name__ = function.__name__
+    kernel_only.__doc__ = function.__doc__
+
+    @overload(kernel_only, jit_options=CSR_JIT_OPTIONS, strict=False)
+    def _choose(*args):
+        if isinstance(args[position], types.NoneType):
+            return lambda *args: None
+        return function
+
+    return kernel_only
+
+
+# Up to this many rows, the forward products are computed row by row
+# (BLAS gemv) rather than by one gemm, which packs the whole weight matrix.
 FEW_ROWS = 4
 
 
-@njit(**JIT_OPTIONS)
+@njit(**INNER_JIT_OPTIONS)
 def _transpose_band(
     params, transposed, layer, row_start, row_stop, units, coef_offsets, offsets
 ):
@@ -57,7 +84,7 @@ def _transpose_band(
             column[row_start + i] = band[i, j]
 
 
-@njit(**JIT_OPTIONS)
+@csr_only
 def _sparse_first_layer(z, data, indices, indptr, sample_rows, weights):
     """z[row] = X[sample_rows[row]] @ W for CSR X, without densifying X."""
     zero = z.dtype.type(0)
@@ -73,26 +100,7 @@ def _sparse_first_layer(z, data, indices, indptr, sample_rows, weights):
                 out[j] += value * weight_row[j]
 
 
-@njit(**JIT_OPTIONS)
-def _few_rows_product(z, x, weights):
-    """z = x @ weights for a handful of rows, streaming each weight row once.
-
-    BLAS gemm copies (packs) the whole weight matrix on every call, which for
-    one or two rows costs more than the product itself.
-    """
-    zero = z.dtype.type(0)
-    for row in range(z.shape[0]):
-        out = z[row]
-        for j in range(len(out)):
-            out[j] = zero
-        for i in range(x.shape[1]):
-            value = x[row, i]
-            weight_row = weights[i]
-            for j in range(len(out)):
-                out[j] += value * weight_row[j]
-
-
-@njit(**JIT_OPTIONS)
+@njit(**HELPER_JIT_OPTIONS)
 def _forward_rows(
     x_rows,
     x_start,
@@ -122,7 +130,7 @@ def _forward_rows(
         out_start = act_offsets[layer + 1] + row_start * fan_out
         z = _block(acts, out_start, n_rows, fan_out)
         weights = _block(params, coef_offsets[layer], fan_in, fan_out)
-        sparse_input = layer == 0 and len(indptr) > 0
+        sparse_input = layer == 0 and indptr is not None
         if layer == 0:
             in_buffer, in_start = x_rows, x_start
         else:
@@ -132,7 +140,17 @@ def _forward_rows(
                 z, data, indices, indptr, _span(sample_rows, row_start, n_rows), weights
             )
         elif n_rows <= FEW_ROWS:
-            _few_rows_product(z, _block(in_buffer, in_start, n_rows, fan_in), weights)
+            for row in range(n_rows):
+                _row_times_matrix(
+                    fan_out,
+                    fan_in,
+                    in_buffer,
+                    in_start + row * fan_in,
+                    params,
+                    coef_offsets[layer],
+                    acts,
+                    out_start + row * fan_out,
+                )
         else:
             _gemm(
                 False,
@@ -157,7 +175,7 @@ def _forward_rows(
             _add_bias_and_activate(z, _span(params, bias, fan_out), hidden_code)
 
 
-@njit(**JIT_OPTIONS)
+@njit(**INNER_JIT_OPTIONS)
 def _forward_backward_rows(
     x_rows,
     x_start,
@@ -253,7 +271,32 @@ def _forward_backward_rows(
     return loss
 
 
-@njit(**JIT_OPTIONS)
+@csr_only
+def _sparse_gradient_band(
+    band, row_start, data, indices, indptr, sample_rows, n_rows, deltas
+):
+    """band = X[sample_rows[:n_rows], row_start:row_start + len(band)].T @ delta
+    for CSR X: each stored value inside the band of input units adds
+    value * delta_row to its weight row. ``deltas`` holds the n_rows deltas
+    of the layer above, row after row."""
+    height, fan_out = band.shape
+    zero = band.dtype.type(0)
+    for i in range(height):
+        for j in range(fan_out):
+            band[i, j] = zero
+    for row in range(n_rows):
+        delta_row = _span(deltas, row * fan_out, fan_out)
+        sample = sample_rows[row]
+        for position in range(indptr[sample], indptr[sample + 1]):
+            feature = indices[position] - row_start
+            if 0 <= feature < height:
+                value = data[position]
+                out = band[feature]
+                for j in range(fan_out):
+                    out[j] += value * delta_row[j]
+
+
+@njit(**INNER_JIT_OPTIONS)
 def _gradient_tile(
     layer,
     row_start,
@@ -287,7 +330,7 @@ def _gradient_tile(
     upper = act_offsets[layer + 1]
     coef_start = coef_offsets[layer] + row_start * fan_out
     zero = grad.dtype.type(0)
-    if layer > 0 or len(indptr) == 0:
+    if layer > 0 or indptr is None:
         if layer > 0:
             in_buffer, in_start = acts, act_offsets[layer] + row_start
         else:
@@ -311,22 +354,16 @@ def _gradient_tile(
             fan_out,
         )
     else:
-        # Sparse input: each stored value inside this band of input units adds
-        # value * delta_row to its weight row.
-        band = _block(grad, coef_start, height, fan_out)
-        for i in range(height):
-            for j in range(fan_out):
-                band[i, j] = zero
-        for row in range(n_rows):
-            delta_row = _span(deltas, upper + row * fan_out, fan_out)
-            sample = sample_rows[row]
-            for position in range(indptr[sample], indptr[sample + 1]):
-                feature = indices[position]
-                if row_start <= feature < row_stop:
-                    value = data[position]
-                    out = band[feature - row_start]
-                    for j in range(fan_out):
-                        out[j] += value * delta_row[j]
+        _sparse_gradient_band(
+            _block(grad, coef_start, height, fan_out),
+            row_start,
+            data,
+            indices,
+            indptr,
+            sample_rows,
+            n_rows,
+            _span(deltas, upper, n_rows * fan_out),
+        )
 
     if row_start == 0:
         bias_grad = _span(grad, intercept_offsets[layer], fan_out)

@@ -3,9 +3,10 @@
 Numba's ``np.dot`` only takes whole contiguous arrays and always allocates or
 overwrites its output. The kernels multiply sub-blocks (a chunk of rows, a band
 of a weight matrix's rows) that live inside flat buffers, with explicit leading
-dimensions. So they call the BLAS ``gemm`` that Numba itself uses for ``np.dot``
-(SciPy's BLAS, reached through Numba's ``numba_xxgemm`` helper symbol) directly.
-Calls are resolved by symbol name, so the kernels stay cacheable on disk.
+dimensions. So they call the BLAS ``gemm`` and ``gemv`` that Numba itself uses
+for ``np.dot`` (SciPy's BLAS, reached through Numba's ``numba_xxgemm`` and
+``numba_xxgemv`` helper symbols) directly. Calls are resolved by symbol name,
+so the kernels stay cacheable on disk.
 """
 
 from llvmlite import ir
@@ -14,7 +15,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 from numba.np.linalg import ensure_blas
 
-from .._config import HELPER_JIT_OPTIONS
+from .._config import INNER_JIT_OPTIONS
 
 # Make sure SciPy's BLAS is importable before any kernel is compiled: Numba
 # looks the gemm pointers up from scipy.linalg.cython_blas on first use.
@@ -39,6 +40,24 @@ _xxgemm = types.ExternalFunction(
         types.voidptr,
         types.voidptr,
         types.intp,
+    ),
+)
+
+# int numba_xxgemv(kind, trans, m, n, *alpha, *a, lda, *x, *beta, *y):
+# column-major y = alpha * op(A) @ x + beta * y, unit strides.
+_xxgemv = types.ExternalFunction(
+    "numba_xxgemv",
+    types.intc(
+        types.char,
+        types.char,
+        types.intp,
+        types.intp,
+        types.voidptr,
+        types.voidptr,
+        types.intp,
+        types.voidptr,
+        types.voidptr,
+        types.voidptr,
     ),
 )
 
@@ -88,7 +107,7 @@ def _blas_kind(typingctx, array):
     return types.char(array), codegen
 
 
-@njit(**HELPER_JIT_OPTIONS)
+@njit(**INNER_JIT_OPTIONS)
 def _gemm(
     transpose_a,
     transpose_b,
@@ -131,4 +150,29 @@ def _gemm(
         _scalar_address(dtype(beta)),
         _element_address(c, c_offset),
         ldc,
+    )
+
+
+@njit(**INNER_JIT_OPTIONS)
+def _row_times_matrix(n, k, x, x_offset, b, b_offset, y, y_offset):
+    """y = x @ B for one row: x is k values from ``x.flat[x_offset]``, B the
+    row-major k x n block from ``b.flat[b_offset]`` (row stride n), y the n
+    values from ``y.flat[y_offset]``.
+
+    gemm copies (packs) all of B on every call, which for a row or two costs
+    more than the product; gemv reads B once, in place.
+    """
+    # Row-major k x n B is column-major n x k B^T, and y = B^T @ x.
+    dtype = y.dtype.type
+    _xxgemv(
+        _blas_kind(y),
+        _NO_TRANSPOSE,
+        n,
+        k,
+        _scalar_address(dtype(1.0)),
+        _element_address(b, b_offset),
+        n,
+        _element_address(x, x_offset),
+        _scalar_address(dtype(0.0)),
+        _element_address(y, y_offset),
     )

@@ -39,7 +39,7 @@ from ._backprop import (
     _gradient_tile,
     _transpose_band,
 )
-from ._functions import OUT_IDENTITY, _activate_output_row
+from ._functions import OUT_IDENTITY, _activate_output_row, larger, smaller
 from ._optim import (
     ADAM,
     ALPHA,
@@ -89,7 +89,7 @@ def n_chunks(n_rows, itemsize):
     if n_rows < 2 * MIN_CHUNK_ROWS:
         return 1
     chunk_rows = CHUNK_ROWS * 8 // itemsize
-    return 2 * max(1, (n_rows + chunk_rows) // (2 * chunk_rows))
+    return 2 * larger(1, (n_rows + chunk_rows) // (2 * chunk_rows))
 
 
 @njit(**HELPER_JIT_OPTIONS)
@@ -218,7 +218,7 @@ def _epoch(
     n_samples = len(order)
     n_features = units[0]
     n_outputs = units[len(units) - 1]
-    dense = len(indptr) == 0
+    dense = indptr is None
     alpha = settings[ALPHA]
     squares = _squared_weights(params, intercept_offsets[0])
     step = adam_step[0]
@@ -235,7 +235,7 @@ def _epoch(
     )
 
     for batch_start in range(0, n_samples, batch_size):
-        batch_stop = min(batch_start + batch_size, n_samples)
+        batch_stop = smaller(batch_start + batch_size, n_samples)
         n_rows = batch_stop - batch_start
         batch = _span(order, batch_start, n_rows)
         n_batch_chunks = n_chunks(n_rows, params.itemsize)
@@ -308,7 +308,7 @@ def _epoch(
             n_features,
             target,
             weights,
-            _span(order, batch_stop, min(batch_size, n_samples - batch_stop)),
+            _span(order, batch_stop, smaller(batch_size, n_samples - batch_stop)),
         )
         tile = _claim(sync, _TILES)
         while tile < len(tiles):
@@ -573,7 +573,7 @@ def _predict(
     block = _claim(sync, _CHUNKS)
     while block < n_blocks:
         row_start = block * PREDICT_ROWS
-        n_rows = min(PREDICT_ROWS, n_samples - row_start)
+        n_rows = smaller(PREDICT_ROWS, n_samples - row_start)
         _forward_rows(
             x,
             row_start * n_features,

@@ -8,14 +8,22 @@ the branch on the code sits outside the element loop.
 Loops run over 0-based views (``z[row, j]``, never ``buffer[start + i]``): Numba
 must guard a possibly negative index for wraparound, and only an index that
 LLVM can prove non-negative lets it drop the guard and vectorise the loop.
+
+The kernels use ``larger`` and ``smaller`` below rather than the builtin
+``max`` and ``min``, and constants rather than ``np.finfo``: each of those
+builtins compiles a function of its own for every argument type, 10-60 ms
+apiece on a cold cache.
 """
 
 import math
+import operator
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.core.typing import signature
+from numba.extending import intrinsic
 
-from .._config import HELPER_JIT_OPTIONS, JIT_OPTIONS
+from .._config import HELPER_JIT_OPTIONS
 
 # Hidden-layer activations.
 IDENTITY, LOGISTIC, TANH, RELU = 0, 1, 2, 3
@@ -39,7 +47,46 @@ OUTPUT_ACTIVATIONS = {
 }
 
 
-@njit(**JIT_OPTIONS)
+# Machine epsilon of each dtype, which clips probabilities in the log-losses.
+_EPSILON_32 = float(np.finfo(np.float32).eps)
+_EPSILON_64 = float(np.finfo(np.float64).eps)
+
+
+def _select(typingctx, a, b, comparison):
+    """Typing and code of ``b if comparison(b, a) else a`` for two numbers."""
+    if not (isinstance(a, types.Number) and isinstance(b, types.Number)):
+        return None
+    common = typingctx.unify_types(a, b)
+    if common is None:
+        return None
+
+    def codegen(context, builder, sig, args):
+        first, second = (
+            context.cast(builder, value, value_type, common)
+            for value, value_type in zip(args, sig.args)
+        )
+        compare = context.get_function(
+            comparison, signature(types.boolean, common, common)
+        )
+        chosen = compare(builder, (second, first))
+        return builder.select(chosen, second, first)
+
+    return common(a, b), codegen
+
+
+@intrinsic
+def larger(typingctx, a, b):
+    """max(a, b) as Python computes it: b if b > a, else a (so NaN in a stays)."""
+    return _select(typingctx, a, b, operator.gt)
+
+
+@intrinsic
+def smaller(typingctx, a, b):
+    """min(a, b) as Python computes it: b if b < a, else a (so NaN in a stays)."""
+    return _select(typingctx, a, b, operator.lt)
+
+
+@njit(**HELPER_JIT_OPTIONS)
 def _add_bias_and_activate(z, bias, code):
     """z[row, j] = f(z[row, j] + bias[j]) in place, f chosen by ``code``."""
     one = z.dtype.type(1)
@@ -57,10 +104,10 @@ def _add_bias_and_activate(z, bias, code):
                 z[row, j] = math.tanh(z[row, j] + bias[j])
         else:
             for j in range(width):
-                z[row, j] = max(z[row, j] + bias[j], zero)
+                z[row, j] = larger(z[row, j] + bias[j], zero)
 
 
-@njit(**JIT_OPTIONS)
+@njit(**HELPER_JIT_OPTIONS)
 def _multiply_by_derivative(delta, activation, code):
     """delta *= f'(z) in place, with f'(z) written in terms of a = f(z).
 
@@ -88,7 +135,7 @@ def _xlogy(x, y):
     return x * math.log(y)
 
 
-@njit(**JIT_OPTIONS)
+@njit(**HELPER_JIT_OPTIONS)
 def _activate_output_row(z, bias, code):
     """Add the bias and apply the output activation to one row, in place."""
     one = z.dtype.type(1)
@@ -104,7 +151,7 @@ def _activate_output_row(z, bias, code):
         # Shift by the row maximum so that exp cannot overflow.
         largest = z[0]
         for j in range(1, len(z)):
-            largest = max(largest, z[j])
+            largest = larger(largest, z[j])
         total = z.dtype.type(0)
         for j in range(len(z)):
             z[j] = math.exp(z[j] - largest)
@@ -130,16 +177,16 @@ def _row_loss(prediction, target, code, eps):
         if code == OUT_IDENTITY:
             loss += 0.5 * (y - p) * (y - p)
         elif code == OUT_LOGISTIC:
-            p = min(max(p, eps), 1.0 - eps)
+            p = smaller(larger(p, eps), 1.0 - eps)
             loss -= _xlogy(y, p) + _xlogy(1.0 - y, 1.0 - p)
         elif code == OUT_SOFTMAX:
-            loss -= _xlogy(y, min(max(p, eps), 1.0 - eps))
+            loss -= _xlogy(y, smaller(larger(p, eps), 1.0 - eps))
         else:
             loss += _xlogy(y, y / p) - y + p
     return loss
 
 
-@njit(**JIT_OPTIONS)
+@njit(**HELPER_JIT_OPTIONS)
 def _output_layer(z, delta, bias, code, target, sample_rows, weights, delta_scale):
     """Output activation, weighted loss and output delta of a block of rows.
 
@@ -151,7 +198,7 @@ def _output_layer(z, delta, bias, code, target, sample_rows, weights, delta_scal
     weight * row loss in float64.
     """
     scale = delta.dtype.type(delta_scale)
-    eps = float(np.finfo(z.dtype).eps)
+    eps = _EPSILON_64 if z.itemsize == 8 else _EPSILON_32
     weighted_loss = 0.0
     for row in range(z.shape[0]):
         source = sample_rows[row]

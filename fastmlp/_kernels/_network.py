@@ -30,8 +30,7 @@ from ._optim import (
 )
 from ._team import run_team
 
-# Stand-ins for the unused half of the dense / sparse input arguments.
-_NO_INDEX = np.empty(0, dtype=np.int64)
+# Stand-in for the dense input argument when the input is sparse.
 _NO_VALUES = {np.dtype(t): np.empty(0, dtype=t) for t in (np.float32, np.float64)}
 
 
@@ -54,8 +53,9 @@ def _input_arrays(X, dtype):
     """(flat dense values, CSR data, CSR indices, CSR indptr) for the kernels.
 
     Dense X comes out as a flat row-major array (copied only if it is not
-    C-contiguous and writeable, of ``dtype``), with empty CSR arrays; sparse X
-    as its CSR arrays with int64 indices, with an empty dense part. Every
+    C-contiguous and writeable, of ``dtype``), with None for the CSR arrays,
+    so that the kernels compiled for dense input hold no sparse code; sparse
+    X as its CSR arrays with int64 indices, with an empty dense part. Every
     array is writeable (see ``_writeable``).
     """
     if sp.issparse(X):
@@ -66,12 +66,7 @@ def _input_arrays(X, dtype):
             _writeable(X.indices, np.int64),
             _writeable(X.indptr, np.int64),
         )
-    return (
-        _writeable(X, dtype).reshape(-1),
-        _NO_VALUES[np.dtype(dtype)],
-        _NO_INDEX,
-        _NO_INDEX,
-    )
+    return _writeable(X, dtype).reshape(-1), None, None, None
 
 
 def kernel_ready(X, dtype):
@@ -246,7 +241,7 @@ class Network:
         )
         max_rows = min(batch_size, len(order))
         act_offsets, acts, deltas, x_rows, chunk_losses = self._workspace(
-            max_rows, gather_rows=len(indptr) == 0
+            max_rows, gather_rows=indptr is None
         )
         grad = np.empty(self.n_params, dtype=self.dtype)
         transposed = np.empty(self.n_transposed, dtype=self.dtype)

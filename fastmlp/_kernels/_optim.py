@@ -11,7 +11,7 @@ import math
 
 from numba import njit
 
-from .._config import JIT_OPTIONS
+from .._config import HELPER_JIT_OPTIONS, INNER_JIT_OPTIONS
 from ._views import _span
 
 SGD, ADAM = 0, 1
@@ -22,7 +22,7 @@ LEARNING_RATE, MOMENTUM, BETA_1, BETA_2, EPSILON, ALPHA = range(6)
 N_SETTINGS = 6
 
 
-@njit(**JIT_OPTIONS)
+@njit(**INNER_JIT_OPTIONS)
 def _step_span(
     params,
     grad,
@@ -88,7 +88,7 @@ def _step_span(
     return squares
 
 
-@njit(**JIT_OPTIONS)
+@njit(**INNER_JIT_OPTIONS)
 def _finish_gradient_span(params, grad, start, length, penalty, weight_sum):
     """grad = (grad + penalty * param) / weight_sum on one span of the buffer."""
     dtype = params.dtype.type
@@ -100,7 +100,7 @@ def _finish_gradient_span(params, grad, start, length, penalty, weight_sum):
         gradient[k] = (gradient[k] + alpha * weights[k]) / scale
 
 
-@njit(**JIT_OPTIONS)
+@njit(**HELPER_JIT_OPTIONS)
 def _adam_learning_rate(learning_rate_init, beta_1, beta_2, step):
     """Bias-corrected Adam step size at (1-based) step ``step``, in float64."""
     return learning_rate_init * math.sqrt(1.0 - beta_2**step) / (1.0 - beta_1**step)

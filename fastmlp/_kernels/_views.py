@@ -81,7 +81,10 @@ def _block(typingctx, buffer, start, n_rows, width):
 
 @intrinsic
 def _untracked(typingctx, array):
-    """The same array, holding no reference to its memory owner (see above)."""
+    """The same array, holding no reference to its memory owner (see above).
+    None (the CSR arrays of dense input) passes through."""
+    if isinstance(array, types.NoneType):
+        return array(array), lambda context, builder, signature, args: args[0]
     if not isinstance(array, types.Array):
         return None
 
