@@ -12,7 +12,13 @@ from conftest import (
     make_problem,
 )
 
-from fastmlp._kernels import Network, optimizer_settings, optimizer_state
+from fastmlp._kernels import (
+    PREDICT_ROWS,
+    Network,
+    optimizer_settings,
+    optimizer_state,
+)
+from fastmlp._kernels._backprop import FEW_ROWS
 
 UNITS_HIDDEN = [6, 4]
 
@@ -171,6 +177,20 @@ def test_predict_matches_reference(activation, out_activation, dtype):
     coefs, intercepts = network.views(params)
     want = naive.forward(X, coefs, intercepts, activation, out_activation)[-1]
     assert got.dtype == dtype
+    _assert_close(got, want, dtype)
+
+
+@pytest.mark.parametrize("out_activation", ["softmax", "identity"])
+@pytest.mark.parametrize("n_samples", [1, 2, 4, 2 * PREDICT_ROWS + 3])
+def test_predict_of_a_few_rows_matches_reference(n_samples, out_activation, dtype):
+    # Blocks of at most FEW_ROWS rows take a product of their own (row by row).
+    assert n_samples % PREDICT_ROWS <= FEW_ROWS
+    X, y = make_problem(out_activation, n_samples=n_samples, dtype=dtype)
+    network = _network(X, y, "relu", out_activation)
+    params = _random_params(network, seed=12)
+    got = network.predict(params, X, n_threads=2)
+    coefs, intercepts = network.views(params)
+    want = naive.forward(X, coefs, intercepts, "relu", out_activation)[-1]
     _assert_close(got, want, dtype)
 
 
