@@ -63,19 +63,24 @@ JIT_OPTIONS = {
 # machine code of its own, and again inside every caller it is linked into;
 # a function inlined at Numba IR level is typed again at every call site, and
 # Numba's inliner copies the callee's whole variable scope for each of its
-# blocks, so inlining a big function is slow. Hence:
+# blocks, so inlining a big function is slow. Which functions are inlined
+# (HELPER_JIT_OPTIONS) and which are compiled once (INNER_JIT_OPTIONS) was
+# decided by timing cold fits:
 #
-# - small helpers, and functions with one call site per kernel, are inlined
-#   (HELPER_JIT_OPTIONS); this also spares a specialisation for every literal
-#   argument;
-# - bigger functions called from several places are compiled once
-#   (INNER_JIT_OPTIONS), without the wrapper for calls from Python, which for
-#   functions of many array arguments is a sizeable part of their compilation.
+# - small helpers are inlined, which also spares a specialisation for every
+#   literal argument, and so are middle-sized functions with one call site
+#   per kernel (a chunk's forward pass, the output layer);
+# - big functions (a chunk's forward and backward pass, a gradient tile),
+#   functions called from several places in one kernel, and loops whose
+#   inlining made their callers slow to inline in turn (the hidden
+#   activations) are compiled once, without the wrapper for calls from
+#   Python, which for functions of many array arguments is a sizeable part
+#   of their compilation.
 #
-# Measured on the 2-core benchmark machine, alternating old and new code: the
-# cold first fit on digits went from about 4.1 s to 2.9 s with this split,
-# the sparse code kept out of dense kernels (see _backprop.csr_only) and the
-# builtins of _functions replaced.
+# Measured on the 2-core benchmark machine, alternating old and new code:
+# this split, together with keeping sparse code out of dense kernels (see
+# _backprop.csr_only) and the builtins out of the kernels (see _functions),
+# took the cold first fit on digits from about 4.1 s to 2.9 s.
 HELPER_JIT_OPTIONS = {**JIT_OPTIONS, "inline": "always"}
 INNER_JIT_OPTIONS = {**JIT_OPTIONS, "no_cpython_wrapper": True}
 

@@ -23,7 +23,7 @@ from numba import njit, types
 from numba.core.typing import signature
 from numba.extending import intrinsic
 
-from .._config import HELPER_JIT_OPTIONS
+from .._config import HELPER_JIT_OPTIONS, INNER_JIT_OPTIONS
 
 # Hidden-layer activations.
 IDENTITY, LOGISTIC, TANH, RELU = 0, 1, 2, 3
@@ -86,7 +86,7 @@ def smaller(typingctx, a, b):
     return _select(typingctx, a, b, operator.lt)
 
 
-@njit(**HELPER_JIT_OPTIONS)
+@njit(**INNER_JIT_OPTIONS)
 def _add_bias_and_activate(z, bias, code):
     """z[row, j] = f(z[row, j] + bias[j]) in place, f chosen by ``code``."""
     one = z.dtype.type(1)
