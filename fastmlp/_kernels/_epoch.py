@@ -185,14 +185,15 @@ def _epoch(
 ):
     """One pass of mini-batch training over ``order``; updates params in place.
 
-    ``x`` is the flat row-major dense input (empty when the CSR arrays hold
-    it), ``target`` (n_samples, n_outputs) in the parameters' dtype, ``order``
-    the sample indices in batch order. ``settings`` holds the float64 optimizer
-    settings indexed by the constants of ``_optim``; for Adam the learning rate
-    there is the initial one, and ``adam_step[0]`` (steps taken so far) advances
-    by one per batch. ``transposed`` is scratch for W.T of every layer above
-    the first (laid out by ``transposed_offsets``), which the backward pass
-    multiplies by: built here first, then kept in step with each tile's update.
+    ``x`` is the flat row-major dense input (empty when the CSR arrays hold it;
+    they are None for dense input), ``target`` (n_samples, n_outputs) in the
+    parameters' dtype, ``order`` the sample indices in batch order.
+    ``settings`` holds the float64 optimizer settings indexed by the constants
+    of ``_optim``; for Adam the learning rate there is the initial one, and
+    ``adam_step[0]`` (steps taken so far) advances by one per batch.
+    ``transposed`` is scratch for W.T of every layer above the first (laid out
+    by ``transposed_offsets``), which the backward pass multiplies by: built
+    here first, then kept in step with each tile's update.
     Returns, on thread 0, the sum over batches of batch loss times batch size,
     which scikit-learn averages into ``loss_curve_``.
     """
