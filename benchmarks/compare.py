@@ -38,6 +38,7 @@ import argparse
 import contextlib
 import functools
 import os
+import pathlib
 import statistics
 import sys
 import tempfile
@@ -506,6 +507,22 @@ def compile_table(results, markdown):
     return format_table(headers, rows, markdown)
 
 
+# Whose matrix products each BLAS runs: Numba calls SciPy's, and scikit-learn's
+# MLP multiplies with NumPy.
+_ROLES = {"scipy": " (fastmlp's)", "numpy": " (scikit-learn's MLP)"}
+
+
+def _owner(library_path):
+    """The package whose wheel ships a shared library: 'numpy' for
+    .../site-packages/numpy.libs/libopenblas.so, 'torch' for
+    .../site-packages/torch/lib/libgomp.so."""
+    parts = pathlib.PurePath(library_path).parts
+    if "site-packages" in parts:
+        folder = parts[parts.index("site-packages") + 1]
+        return folder.removesuffix(".libs").replace("scikit_learn", "scikit-learn")
+    return library_path
+
+
 def environment_lines():
     """Versions, cores and BLAS libraries: what the numbers depend on."""
     import fastmlp
@@ -519,10 +536,19 @@ def environment_lines():
         else "torch not installed",
     ]
     lines = [", ".join(versions) + f"; {available_cores()} cores"]
-    for info in threadpool_info():
+    pools = sorted(threadpool_info(), key=lambda info: _owner(info["filepath"]))
+    for info in pools:
+        owner = _owner(info["filepath"])
+        role = _ROLES.get(owner, "")
+        details = [
+            f"{info['internal_api']} {info['version'] or ''}".strip(),
+            info.get("threading_layer"),
+            info.get("architecture"),
+            f"{info['num_threads']} threads",
+        ]
         lines.append(
-            f"{info['user_api']}: {info['internal_api']} {info['version']} "
-            f"({info.get('architecture', '?')}, {info['num_threads']} threads)"
+            f"{info['user_api']} of {owner}{role}: "
+            + ", ".join(detail for detail in details if detail)
         )
     for variable in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
         if variable in os.environ:
@@ -639,8 +665,11 @@ def _report_fits(args, sizes, say, log, results):
         )
     say("\nTraining (median of repeats; ratios are speed-ups, >1 is faster)")
     for w in args.workloads:
+        samples = f"{w.n_samples} samples"
+        if w.n_samples < WORKLOADS[w.name].n_samples:
+            samples = f"cut to {w.n_samples} samples (--quick)"
         say(
-            f"  {w.name}: {w.title}, {w.n_samples} samples, hidden {w.hidden}, "
+            f"  {w.name}: {w.title}, {samples}, hidden {w.hidden}, "
             f"{w.solver}, batch {w.batch_size}, {w.epochs} epochs, "
             f"{np.dtype(w.dtype).name}"
         )
