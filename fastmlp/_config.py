@@ -80,8 +80,8 @@ JIT_OPTIONS = {
 # Measured on the 2-core benchmark machine, alternating old and new code:
 # this split, together with keeping sparse code out of dense kernels (see
 # _backprop.csr_only) and the builtins out of the kernels (see _functions),
-# took the cold first fit on digits from 4.0-4.2 s to 2.9-3.0 s at quiet
-# moments of the host (4.7-5.1 s to 3.4-3.6 s at busy ones).
+# took the cold first fit on digits from 4.4-4.8 s to 3.1-3.3 s (from
+# 4.7-5.1 s to 3.4-3.6 s while the host was busier).
 HELPER_JIT_OPTIONS = {**JIT_OPTIONS, "inline": "always"}
 INNER_JIT_OPTIONS = {**JIT_OPTIONS, "no_cpython_wrapper": True}
 
