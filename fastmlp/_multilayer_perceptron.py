@@ -340,12 +340,14 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         try:
             # BLAS stays on one thread for the whole loop (see _threads).
             with single_threaded_blas():
+                # The batches change only when the order does.
+                if sample_weight is not None and not self.shuffle:
+                    _check_batch_weights(weights_train, order, batch_size)
                 for _ in range(self.max_iter):
                     if self.shuffle:
                         order = shuffle(order, random_state=self._random_state)
-                    # The batches change only when the order does.
-                    if sample_weight is not None and (self.shuffle or not self.n_iter_):
-                        _check_batch_weights(weights_train, order, batch_size)
+                        if sample_weight is not None:
+                            _check_batch_weights(weights_train, order, batch_size)
                     for array, saved in before_epoch:
                         saved[...] = array
                     in_epoch = True
