@@ -23,7 +23,7 @@ from sklearn.exceptions import ConvergenceWarning, InconsistentVersionWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import check_random_state, column_or_1d, shuffle
+from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (
     _check_partial_fit_first_call,
@@ -65,6 +65,18 @@ PERSISTENCE_FORMAT = 1
 _FORMAT_KEY = "_fastmlp_persistence_format"
 _VERSION_KEY = "_fastmlp_version"
 _SKLEARN_VERSION_KEY = "_sklearn_version"
+
+
+def _shuffled(order, random_state):
+    """``order`` in a new random order, the one ``sklearn.utils.shuffle(order,
+    random_state=random_state)`` gives: the same draw from the same generator
+    (a permutation of ``arange(len(order))`` by ``RandomState.shuffle``), so
+    that the mini-batches match scikit-learn's. That function's input checks
+    cost 0.1 ms per epoch (0.12 ms against 0.02 ms for the 1797 digits
+    samples), about 5 ms of a 60-80 ms fit of 50 epochs on them."""
+    permutation = np.arange(len(order))
+    random_state.shuffle(permutation)
+    return order[permutation]
 
 
 def _check_batch_weights(weights, order, batch_size):
@@ -345,7 +357,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
                     _check_batch_weights(weights_train, order, batch_size)
                 for _ in range(self.max_iter):
                     if self.shuffle:
-                        order = shuffle(order, random_state=self._random_state)
+                        order = _shuffled(order, self._random_state)
                         if sample_weight is not None:
                             _check_batch_weights(weights_train, order, batch_size)
                     for array, saved in before_epoch:

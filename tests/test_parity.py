@@ -12,8 +12,10 @@ import pytest
 import sklearn.neural_network as sk
 from conftest import HIDDEN_ACTIVATIONS
 from sklearn.datasets import make_classification, make_regression
+from sklearn.utils import shuffle as sklearn_shuffle
 
 import fastmlp
+from fastmlp._multilayer_perceptron import _shuffled
 
 TASKS = ["multiclass", "binary", "multilabel", "regression", "multioutput", "poisson"]
 
@@ -88,6 +90,21 @@ def settings(task, solver, activation, **extra):
         params["learning_rate_init"] = 0.002
     params.update(extra)
     return params
+
+
+@pytest.mark.parametrize("n_samples", [1, 2, 7, 200, 1797])
+def test_epoch_orders_are_scikit_learns_shuffles(n_samples):
+    # fastmlp draws each epoch's order itself rather than through
+    # sklearn.utils.shuffle; a stream of epochs must give the same orders.
+    ours, theirs = np.random.RandomState(3), np.random.RandomState(3)
+    our_order = their_order = np.arange(n_samples, dtype=np.int64)
+    for _ in range(4):
+        our_order = _shuffled(our_order, ours)
+        their_order = sklearn_shuffle(their_order, random_state=theirs)
+        np.testing.assert_array_equal(our_order, their_order)
+    assert our_order.dtype == np.int64
+    # Both generators are left in the same state.
+    assert ours.randint(1 << 30) == theirs.randint(1 << 30)
 
 
 @pytest.mark.parametrize("shuffle", [False, True])
