@@ -21,9 +21,9 @@ Storage, shared by every kernel:
   picks targets, sample weights and sparse input rows.
 
 The functions work on one block of rows (a chunk of a mini-batch) or one band
-of rows of one layer's weight matrix (a tile), the units of work that the schedule in
-``_epoch`` hands to threads. Matrix products go to BLAS on the flat buffers;
-element loops run on 0-based views (see ``_functions``).
+of rows of one layer's weight matrix (a tile), the units of work that the
+schedule in ``_epoch`` hands to threads. Matrix products go to BLAS on the flat
+buffers; element loops run on 0-based views (see ``_functions``).
 """
 
 from numba import njit, types
