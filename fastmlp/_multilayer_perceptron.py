@@ -36,7 +36,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._kernels import PREDICT_ROWS, kernel_ready, network
+from ._kernels import PREDICT_ROWS, ThreadCountTuner, kernel_ready, network
 from ._stochastic import StochasticOptimizer
 from ._threads import effective_n_threads, single_threaded_blas
 from ._validation import (
@@ -336,6 +336,11 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         n_samples = X_train.shape[0]
         batch_size = self._batch_size(n_samples)
         n_threads = effective_n_threads(self.n_jobs)
+        # A tuner carries over between partial_fit calls (each trains one
+        # epoch), so that what it measured keeps serving.
+        tuner = getattr(self, "_thread_tuner", None)
+        if not incremental or tuner is None or tuner.sizes[0] != n_threads:
+            tuner = self._thread_tuner = ThreadCountTuner(n_threads)
 
         params = network.pack(self.coefs_, self.intercepts_)
         self.coefs_, self.intercepts_ = network.views(params)
@@ -375,7 +380,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
                         self._optimizer.settings(self.alpha),
                         self._optimizer.adam_step,
                         self._optimizer.nesterov,
-                        n_threads,
+                        tuner,
                     )
                     in_epoch = False
                     self.n_iter_ += 1
@@ -543,13 +548,13 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         params = network.pack(self.coefs_, self.intercepts_)
         self.coefs_, self.intercepts_ = network.views(params)
         grad = np.empty_like(params)
-        n_threads = effective_n_threads(self.n_jobs)
+        tuner = ThreadCountTuner(effective_n_threads(self.n_jobs))
         initial_params = params.copy()
 
         def loss_and_gradient(packed):
             params[...] = packed
             loss = network.loss_and_gradient(
-                params, X, target, weights, self.alpha, grad, n_threads
+                params, X, target, weights, self.alpha, grad, tuner
             )
             return loss, grad.astype(np.float64)
 
@@ -797,9 +802,11 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         Maximum number of loss evaluations of 'lbfgs'.
 
     n_jobs : int, default=None
-        Number of threads that train (and predict) together; None means all
+        Most threads that train (and predict) together; None means all
         available cores (capped by ``OMP_NUM_THREADS`` when set), -1 all
-        cores. Results are bit-identical for any value. Not in scikit-learn.
+        cores. Training times its segments and uses fewer threads while
+        fewer train faster (as when other processes keep cores busy).
+        Results are bit-identical for any value. Not in scikit-learn.
 
     Attributes
     ----------
@@ -1253,9 +1260,11 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         Maximum number of loss evaluations of 'lbfgs'.
 
     n_jobs : int, default=None
-        Number of threads that train (and predict) together; None means all
+        Most threads that train (and predict) together; None means all
         available cores (capped by ``OMP_NUM_THREADS`` when set), -1 all
-        cores. Results are bit-identical for any value. Not in scikit-learn.
+        cores. Training times its segments and uses fewer threads while
+        fewer train faster (as when other processes keep cores busy).
+        Results are bit-identical for any value. Not in scikit-learn.
 
     Attributes
     ----------

@@ -15,6 +15,7 @@ from conftest import (
 from fastmlp._kernels import (
     PREDICT_ROWS,
     Network,
+    ThreadCountTuner,
     optimizer_settings,
     optimizer_state,
 )
@@ -51,7 +52,7 @@ def test_loss_and_gradient_match_reference(activation, out_activation, dtype):
     params = _random_params(network)
     grad = np.empty_like(params)
 
-    loss = network.loss_and_gradient(params, X, y, weights, 0.3, grad, n_threads=1)
+    loss = network.loss_and_gradient(params, X, y, weights, 0.3, grad, threads=1)
 
     coefs, intercepts = network.views(params)
     want_loss, coef_grads, intercept_grads = naive.loss_and_gradients(
@@ -78,7 +79,7 @@ def test_gradient_matches_finite_differences(activation, out_activation, dtype):
     params = _random_params(network, seed=3)
     weights = np.ones(len(X), dtype=dtype)
     grad = np.empty_like(params)
-    network.loss_and_gradient(params, X, y, weights, 0.1, grad, n_threads=1)
+    network.loss_and_gradient(params, X, y, weights, 0.1, grad, threads=1)
 
     def loss_at(point):
         scratch = np.empty_like(point)
@@ -145,7 +146,7 @@ def test_epoch_matches_reference(activation, out_activation, solver, dtype):
             settings,
             adam_step,
             nesterov,
-            n_threads=1,
+            threads=1,
         )
         want = naive.train_epoch(
             X,
@@ -275,6 +276,78 @@ def test_epoch_is_bit_identical_for_any_thread_count(solver, dtype):
         assert losses == results[0][1]
 
 
+class ScriptedTuner(ThreadCountTuner):
+    """Runs segments of the given (threads, batches) in turn, cycling."""
+
+    def __init__(self, script):
+        super().__init__(max(threads for threads, _ in script))
+        self.script, self.planned, self.recorded = script, [], []
+
+    def plan(self, batches_left):
+        threads, batches = self.script[len(self.planned) % len(self.script)]
+        self.planned.append((threads, min(batches, batches_left)))
+        return self.planned[-1]
+
+    def record(self, threads, batches, seconds):
+        self.recorded.append((threads, batches))
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_epoch_in_segments_on_changing_teams_is_bit_identical(solver, dtype):
+    # A tuner may cut an epoch into runs of batches, each on a different
+    # number of threads; the loss and weights must be those of one call.
+    X, y = make_problem(
+        "softmax", n_samples=1030, n_features=40, n_outputs=5, dtype=dtype
+    )
+    # Layers cut into several tiles, so that the squared norm summed tile by
+    # tile differs in its last bits from one summed over the whole buffer.
+    network = _network(X, y, "relu", "softmax", hidden=[100, 70])
+    assert len(network.tiles) > 3
+    weights = np.random.default_rng(18).uniform(0.5, 2.0, len(X)).astype(dtype)
+    order = np.random.default_rng(19).permutation(len(X))
+    # A strong L2 penalty, so that the loss shows the last bits of the
+    # squared norm, which must also carry over from segment to segment.
+    settings = optimizer_settings(0.01, 0.9, 0.9, 0.999, 1e-8, 5.0)
+    # 1030 rows in batches of 100: ten full batches and one of 30.
+    scripts = [None, [(2, 3), (1, 1), (3, 2)], [(1, 4), (2, 20)], [(2, 1), (1, 1)]]
+    results, tuners = [], []
+    for script in scripts:
+        params = _random_params(network, seed=20) * dtype(0.2)
+        state = optimizer_state(solver, network.n_params, dtype)
+        adam_step = np.zeros(1, dtype=np.int64)
+        threads = 1 if script is None else ScriptedTuner(script)
+        losses = [
+            network.epoch(
+                params,
+                state,
+                X,
+                y,
+                weights,
+                order,
+                100,
+                solver,
+                settings,
+                adam_step,
+                True,
+                threads,
+            )
+            for _ in range(3)
+        ]
+        results.append((params, state, adam_step, losses))
+        tuners.append(threads)
+    for params, state, adam_step, losses in results[1:]:
+        np.testing.assert_array_equal(params, results[0][0])
+        np.testing.assert_array_equal(state, results[0][1])
+        assert adam_step[0] == results[0][2][0] == (33 if solver == "adam" else 0)
+        assert losses == results[0][3]
+    # Each epoch's segments cover its 11 batches exactly once.
+    first = tuners[1].planned
+    assert first[:6] == [(2, 3), (1, 1), (3, 2), (2, 3), (1, 1), (3, 1)]
+    assert sum(batches for _, batches in tuners[1].planned) == 3 * 11
+    assert tuners[2].planned[:2] == [(1, 4), (2, 7)]
+    assert tuners[1].recorded == tuners[1].planned
+
+
 @pytest.mark.parametrize("sparse_input", [False, True], ids=["dense", "sparse"])
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
 def test_epoch_with_many_chunks_and_tiles_matches_reference(solver, sparse_input):
@@ -312,7 +385,7 @@ def test_epoch_with_many_chunks_and_tiles_matches_reference(solver, sparse_input
         settings,
         np.zeros(1, dtype=np.int64),
         True,
-        n_threads=2,
+        threads=2,
     )
     want = naive.train_epoch(
         X, y, coefs, intercepts, "relu", "softmax", 0.01, order, 200, optimizer, weights

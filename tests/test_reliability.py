@@ -1114,6 +1114,56 @@ def test_same_seed_same_model_for_any_n_jobs(estimator_class, solver):
         _assert_identical(fits[0], other)
 
 
+class _AlternatingTuner(_team.ThreadCountTuner):
+    """Switches the team size every segment of one or two batches."""
+
+    def __init__(self, max_threads):
+        super().__init__(2)
+        self.segments = []
+
+    def plan(self, batches_left):
+        threads = 2 if len(self.segments) % 2 else 1
+        self.segments.append(threads)
+        return threads, min(1 + len(self.segments) % 2, batches_left)
+
+    def record(self, threads, batches, seconds):
+        pass
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+@pytest.mark.parametrize("estimator_class", [MLPClassifier, MLPRegressor])
+def test_same_model_when_the_team_size_changes_during_training(
+    estimator_class, solver, monkeypatch
+):
+    # The estimators let a tuner change the number of threads between
+    # segments of an epoch (or L-BFGS evaluations): nothing may change.
+    X, y = data_for(estimator_class)
+    X, y = np.tile(X, (5, 1)), np.tile(y, 5)
+    params = dict(solver=solver, batch_size=40, early_stopping=solver != "lbfgs")
+    reference = _fingerprint(small(estimator_class, n_jobs=1, **params).fit(X, y), X)
+    tuners = []
+
+    def tuner(max_threads):
+        tuners.append(_AlternatingTuner(max_threads))
+        return tuners[-1]
+
+    monkeypatch.setattr(mlp_module, "ThreadCountTuner", tuner)
+    switched = small(estimator_class, n_jobs=2, **params).fit(X, y)
+    assert len(tuners) == 1 and len(set(tuners[0].segments)) == 2
+    _assert_identical(reference, _fingerprint(switched, X))
+
+
+def test_partial_fit_keeps_its_tuner_and_fit_starts_a_new_one():
+    X, y = data_for(MLPClassifier)
+    estimator = small(MLPClassifier, n_jobs=2)
+    estimator.partial_fit(X, y, classes=np.unique(y))
+    tuner = estimator._thread_tuner
+    estimator.partial_fit(X, y)
+    assert estimator._thread_tuner is tuner and tuner.n_segments >= 2
+    estimator.fit(X, y)
+    assert estimator._thread_tuner is not tuner
+
+
 def test_same_seed_same_model_across_processes(tmp_path):
     code = """
         import json, sys, warnings

@@ -9,7 +9,8 @@ Module map:
 - ``_optim``: SGD (with momentum / Nesterov) and Adam steps.
 - ``_epoch``: the entry points (epoch, full-batch loss and gradient, predict)
   and their parallel schedule.
-- ``_team``: atomics, barriers and the launcher for the thread team.
+- ``_team``: atomics, barriers, the launcher for the thread team and the
+  tuner that chooses its size.
 - ``_network``: the Python-side layout of one network and calls into the
   entry points.
 
@@ -24,10 +25,12 @@ from ._network import (
     optimizer_settings,
     optimizer_state,
 )
+from ._team import ThreadCountTuner
 
 __all__ = [
     "PREDICT_ROWS",
     "Network",
+    "ThreadCountTuner",
     "kernel_ready",
     "network",
     "optimizer_settings",

@@ -60,6 +60,11 @@ _CHUNKS, _TILES, _TRANSPOSE = 0, 1, 2
 # Rows per block when predicting; blocks are spread over the threads.
 PREDICT_ROWS = 256
 
+# Slots of the float64 array ``running`` that carries an epoch's sums between
+# the calls of ``_epoch`` that train it.
+RUNNING_LOSS, RUNNING_SQUARES = 0, 1
+N_RUNNING = 2
+
 
 def plan_tiles(units, target_tiles=TARGET_TILES, min_weights=MIN_TILE_WEIGHTS):
     """Cut every weight matrix into bands of rows (input units) of similar size.
@@ -182,8 +187,10 @@ def _epoch(
     nesterov,
     settings,
     adam_step,
+    running,
 ):
-    """One pass of mini-batch training over ``order``; updates params in place.
+    """Mini-batch training over ``order``, a whole epoch or a run of its
+    batches; updates params in place.
 
     ``x`` is the flat row-major dense input (empty when the CSR arrays hold it;
     they are None for dense input), ``target`` (n_samples, n_outputs) in the
@@ -194,8 +201,13 @@ def _epoch(
     ``transposed`` is scratch for W.T of every layer above the first (laid out
     by ``transposed_offsets``), which the backward pass multiplies by: built
     here first, then kept in step with each tile's update.
-    Returns, on thread 0, the sum over batches of batch loss times batch size,
-    which scikit-learn averages into ``loss_curve_``.
+    ``running`` (float64) carries the epoch's sums from one call to the next,
+    so that an epoch trained in several calls adds up exactly as in one:
+    ``running[RUNNING_LOSS]`` is the sum so far of batch loss times batch size
+    (which scikit-learn averages into ``loss_curve_``), and
+    ``running[RUNNING_SQUARES]`` the squared norm of the weights as the last
+    batch left them, or negative at the start of an epoch. Thread 0 updates
+    both before returning.
     """
     # Arrays and views below hold no reference counts (see _views): the
     # threads would otherwise update the same counts from both cores.
@@ -215,15 +227,17 @@ def _epoch(
     )
     chunk_losses, tile_squares = _untracked(chunk_losses), _untracked(tile_squares)
     tiles, settings, sync = _untracked(tiles), _untracked(settings), _untracked(sync)
-    transposed = _untracked(transposed)
+    transposed, running = _untracked(transposed), _untracked(running)
     n_samples = len(order)
     n_features = units[0]
     n_outputs = units[len(units) - 1]
     dense = indptr is None
     alpha = settings[ALPHA]
-    squares = _squared_weights(params, intercept_offsets[0])
+    squares = running[RUNNING_SQUARES]
+    if squares < 0.0:
+        squares = _squared_weights(params, intercept_offsets[0])
     step = adam_step[0]
-    accumulated_loss = 0.0
+    accumulated_loss = running[RUNNING_LOSS]
     _build_transposes(
         sync,
         n_threads,
@@ -382,7 +396,8 @@ def _epoch(
 
     if thread == 0:
         adam_step[0] = step
-    return accumulated_loss
+        running[RUNNING_LOSS] = accumulated_loss
+        running[RUNNING_SQUARES] = squares
 
 
 @njit(**JIT_OPTIONS)

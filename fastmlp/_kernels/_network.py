@@ -10,12 +10,22 @@ checking user input is the estimators' job.
 
 import functools
 import threading
+import time
 
 import numpy as np
 import scipy.sparse as sp
 
 from .._config import MIN_CHUNK_ROWS
-from ._epoch import PREDICT_ROWS, _epoch, _loss_and_gradient, _predict, plan_tiles
+from ._epoch import (
+    N_RUNNING,
+    PREDICT_ROWS,
+    RUNNING_LOSS,
+    RUNNING_SQUARES,
+    _epoch,
+    _loss_and_gradient,
+    _predict,
+    plan_tiles,
+)
 from ._functions import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
 from ._optim import (
     ADAM,
@@ -28,7 +38,7 @@ from ._optim import (
     N_SETTINGS,
     SOLVERS,
 )
-from ._team import run_team
+from ._team import ThreadCountTuner, run_team
 
 # Stand-in for the dense input argument when the input is sparse.
 _NO_VALUES = {np.dtype(t): np.empty(0, dtype=t) for t in (np.float32, np.float64)}
@@ -231,9 +241,15 @@ class Network:
         settings,
         adam_step,
         nesterov,
-        n_threads,
+        threads,
     ):
-        """Train one epoch in place; returns sum of batch loss x batch size."""
+        """Train one epoch in place; returns sum of batch loss x batch size.
+
+        ``threads`` is a number of threads, which then train the whole epoch
+        in one kernel call, or a ``ThreadCountTuner``, which then picks the
+        number for each segment of consecutive batches (see there); the
+        result is the same either way, to the last bit.
+        """
         x, data, indices, indptr = _input_arrays(X, self.dtype)
         target, weights = (
             _writeable(target, self.dtype),
@@ -246,42 +262,70 @@ class Network:
         grad = np.empty(self.n_params, dtype=self.dtype)
         transposed = np.empty(self.n_transposed, dtype=self.dtype)
         tile_squares = np.empty(len(self.tiles))
-        return run_team(
-            _epoch,
-            n_threads,
-            x,
-            data,
-            indices,
-            indptr,
-            target,
-            weights,
-            order,
-            batch_size,
-            params,
-            transposed,
-            self.units,
-            self.coef_offsets,
-            self.transposed_offsets,
-            self.intercept_offsets,
-            act_offsets,
-            acts,
-            deltas,
-            x_rows,
-            grad,
-            chunk_losses,
-            tile_squares,
-            self.tiles,
-            self.hidden_code,
-            self.out_code,
-            state,
-            SOLVERS[solver],
-            nesterov,
-            settings,
-            adam_step,
-        )
+        running = np.zeros(N_RUNNING)
+        running[RUNNING_SQUARES] = -1.0
 
-    def loss_and_gradient(self, params, X, target, weights, alpha, grad, n_threads):
-        """Full-batch loss, with its gradient written into ``grad``."""
+        def train(n_threads, segment):
+            run_team(
+                _epoch,
+                n_threads,
+                x,
+                data,
+                indices,
+                indptr,
+                target,
+                weights,
+                segment,
+                batch_size,
+                params,
+                transposed,
+                self.units,
+                self.coef_offsets,
+                self.transposed_offsets,
+                self.intercept_offsets,
+                act_offsets,
+                acts,
+                deltas,
+                x_rows,
+                grad,
+                chunk_losses,
+                tile_squares,
+                self.tiles,
+                self.hidden_code,
+                self.out_code,
+                state,
+                SOLVERS[solver],
+                nesterov,
+                settings,
+                adam_step,
+                running,
+            )
+
+        if not isinstance(threads, ThreadCountTuner):
+            train(threads, order)
+            return running[RUNNING_LOSS]
+        n_batches = -(-len(order) // batch_size)
+        done = 0
+        while done < n_batches:
+            n_threads, count = threads.plan(n_batches - done)
+            segment = order[done * batch_size : (done + count) * batch_size]
+            n_compiled = len(_epoch.overloads)
+            start = time.perf_counter()
+            train(n_threads, segment)
+            seconds = time.perf_counter() - start
+            # A call that compiled (or loaded) the kernel timed that, not
+            # the training.
+            if len(_epoch.overloads) == n_compiled:
+                threads.record(n_threads, count, seconds)
+            done += count
+        return running[RUNNING_LOSS]
+
+    def loss_and_gradient(self, params, X, target, weights, alpha, grad, threads):
+        """Full-batch loss, with its gradient written into ``grad``.
+
+        ``threads`` is a number of threads or a ``ThreadCountTuner``, which
+        then picks the number for this call and is told how long it took.
+        """
         x, data, indices, indptr = _input_arrays(X, self.dtype)
         target, weights = (
             _writeable(target, self.dtype),
@@ -291,7 +335,11 @@ class Network:
         act_offsets, acts, deltas, _, chunk_losses = self._workspace(
             n_samples, gather_rows=False
         )
-        return run_team(
+        tuner = threads if isinstance(threads, ThreadCountTuner) else None
+        n_threads = tuner.plan(1)[0] if tuner is not None else threads
+        n_compiled = len(_loss_and_gradient.overloads)
+        start = time.perf_counter()
+        loss = run_team(
             _loss_and_gradient,
             n_threads,
             x,
@@ -317,6 +365,9 @@ class Network:
             float(alpha),
             grad,
         )
+        if tuner is not None and len(_loss_and_gradient.overloads) == n_compiled:
+            tuner.record(n_threads, 1, time.perf_counter() - start)
+        return loss
 
     def predict(self, params, X, n_threads):
         """Output-layer activations, shape (n_samples, n_outputs)."""

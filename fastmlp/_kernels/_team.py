@@ -228,3 +228,114 @@ def _wait_all(finished):
                 interrupted = error
     if interrupted is not None:
         raise interrupted
+
+
+class ThreadCountTuner:
+    """Chooses the team size for each segment of training by timing segments.
+
+    A team moves at the pace of its slowest thread. When other processes keep
+    the cores busy, or the cores of a virtual machine exchange cache lines
+    slowly, a team of many threads can train much slower than a small one:
+    measured on the 2-core benchmark machine next to one busy process, a
+    small network (W4) trained 3-8x slower on 2 threads than on 1. Results do
+    not depend on the team size, so it may change between any two
+    mini-batches. This class decides it: training runs in segments of about
+    ``SEGMENT_SECONDS``, each on one of ``max_threads``, ``max_threads // 2``,
+    ..., 1 threads. Every segment is timed and the size that trains fastest
+    is used, now and then trying a neighbouring size again, since the load on
+    the machine changes. Each try that loses doubles the interval to the next
+    one, up to ``MAX_PROBE_INTERVAL`` segments (well under a second), so that
+    on a quiet machine the tries cost about 1-3% of the training time.
+
+    The tuner holds no clock: the caller times each segment and reports it to
+    ``record``, which keeps the policy testable with made-up timings.
+    """
+
+    SEGMENT_SECONDS = 0.02
+    # The first segment of a fit is short. It also pays for starting threads
+    # and for the first touch of fresh buffers, so the first try of another
+    # size waits until the segment after it has timed the full team again.
+    FIRST_SEGMENT_BATCHES = 8
+    MIN_PROBE_INTERVAL = 4
+    MAX_PROBE_INTERVAL = 32
+    # A team half the size must train this much faster to be preferred: the
+    # timings of single segments vary by 10-20% on a shared machine, and more
+    # threads are what the caller asked for.
+    HALVING_MARGIN = 1.1
+    # How much slower than another size's last measurement the current size
+    # must run before it is replaced without a fresh try.
+    SWITCH_MARGIN = 1.25
+
+    def __init__(self, max_threads):
+        self.sizes = sorted(
+            {max(1, max_threads >> shift) for shift in range(max_threads.bit_length())},
+            reverse=True,
+        )
+        self.current = self.sizes[0]
+        # Last measured seconds per batch of each size, and the segment at
+        # which it was measured.
+        self.seconds_per_batch = {}
+        self.measured_at = {}
+        self.n_segments = 0
+        self.probe_interval = self.MIN_PROBE_INTERVAL
+        self.next_probe = 2
+
+    def plan(self, batches_left):
+        """(threads, batches) for the next segment, of at most ``batches_left``
+        batches."""
+        if len(self.sizes) == 1:
+            return 1, batches_left
+        threads = self.current
+        if self.n_segments >= self.next_probe:
+            threads = self._probe_size()
+        rate = self.seconds_per_batch.get(
+            threads, self.seconds_per_batch.get(self.current)
+        )
+        if rate is None:
+            batches = self.FIRST_SEGMENT_BATCHES
+        else:
+            batches = max(1, round(self.SEGMENT_SECONDS / max(rate, 1e-9)))
+            if threads != self.current:
+                # A try runs a shorter segment: it may well be slower.
+                batches = max(1, batches // 4)
+        if batches_left - batches < batches // 2:
+            # Avoid a short tail segment, timed less reliably.
+            batches = batches_left
+        return threads, min(batches, batches_left)
+
+    def record(self, threads, batches, seconds):
+        """Report that ``batches`` batches took ``seconds`` on ``threads``."""
+        rate = seconds / max(batches, 1)
+        self.n_segments += 1
+        self.seconds_per_batch[threads] = rate
+        self.measured_at[threads] = self.n_segments
+        if threads != self.current:
+            if self._score(threads) < self._score(self.current):
+                self.current = threads
+                self.probe_interval = self.MIN_PROBE_INTERVAL
+            else:
+                self.probe_interval = min(
+                    2 * self.probe_interval, self.MAX_PROBE_INTERVAL
+                )
+            self.next_probe = self.n_segments + self.probe_interval
+            return
+        # The current size ran well slower than another size when that was
+        # last measured (the machine's load changed): that size takes over,
+        # and the one it replaces is tried again soon.
+        best = min(self.seconds_per_batch, key=self._score)
+        if self._score(threads) > self.SWITCH_MARGIN * self._score(best):
+            self.current = best
+            self.probe_interval = self.MIN_PROBE_INTERVAL
+            self.next_probe = self.n_segments + self.probe_interval
+
+    def _score(self, size):
+        """Measured seconds per batch, handicapped for smaller teams."""
+        halvings = self.sizes.index(size)
+        return self.seconds_per_batch.get(size, np.inf) * self.HALVING_MARGIN**halvings
+
+    def _probe_size(self):
+        """The neighbour of the current size measured longest ago (or never)."""
+        position = self.sizes.index(self.current)
+        neighbours = self.sizes[max(0, position - 1) : position]
+        neighbours += self.sizes[position + 1 : position + 2]
+        return min(neighbours, key=lambda size: self.measured_at.get(size, -1))
