@@ -21,6 +21,12 @@ input layer's backward product, which the 6 x count includes), speed ratios
 against scikit-learn and PyTorch, and the final training loss of each
 library, which must agree for the comparison to be fair.
 
+The same fits are then timed next to one busy process (a Python loop, which
+keeps one core busy) on the small networks of W1 and W4, where fastmlp's
+choice of team size matters most; fastmlp runs there three ways: by default
+(it times segments of training and uses the fastest team size), with that
+choice switched off (all cores throughout), and with ``n_jobs=1``.
+
 It also measures ``predict_proba`` latency (1 row) and throughput (100,000
 rows) on W2 and W5, and the time of fastmlp's first fit in a fresh process,
 with an empty Numba cache (cold: compiling) and with the cache that run left
@@ -40,6 +46,7 @@ import functools
 import os
 import pathlib
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -57,7 +64,9 @@ from suite.workloads import (
 )
 from threadpoolctl import threadpool_info, threadpool_limits
 
-SECTIONS = ("peak", "fit", "predict", "compile")
+from fastmlp._kernels import ThreadCountTuner
+
+SECTIONS = ("peak", "fit", "busy", "predict", "compile")
 
 # Pause before each timed fit. OpenBLAS's and OpenMP's worker threads keep
 # spinning for a while after their last task before they sleep (OpenBLAS's
@@ -264,6 +273,65 @@ def _contenders(workload, libraries, thread_counts):
                 )
 
 
+class _WholeEpochTeam(ThreadCountTuner):
+    """fastmlp's team-size tuner switched off: every epoch runs in one call on
+    all threads."""
+
+    def plan(self, batches_left):
+        return self.sizes[0], batches_left
+
+    def record(self, threads, batches, seconds):
+        pass
+
+
+@contextlib.contextmanager
+def tuning_off():
+    """fastmlp fits inside this block train on all their threads throughout."""
+    import fastmlp._multilayer_perceptron as estimators
+
+    saved = estimators.ThreadCountTuner
+    estimators.ThreadCountTuner = _WholeEpochTeam
+    try:
+        yield
+    finally:
+        estimators.ThreadCountTuner = saved
+
+
+@contextlib.contextmanager
+def busy_process():
+    """Another process keeping one core busy while the block runs."""
+    process = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)  # until it has started and runs flat out
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+
+
+def _busy_contenders(workload, libraries, thread_counts):
+    """The contenders of the busy-machine table: those of the main table,
+    with fastmlp also run with its tuning off and with n_jobs=1."""
+    for contender in _contenders(workload, libraries, thread_counts):
+        yield contender
+        if contender.library == "fastmlp":
+            make = workload.make_estimator
+            yield _Contender(
+                "fastmlp, tuning off",
+                "n_jobs=None, all cores throughout",
+                functools.partial(make, "fastmlp"),
+                tuning_off,
+                True,
+            )
+            yield _Contender(
+                "fastmlp, 1 thread",
+                "n_jobs=1",
+                functools.partial(make, "fastmlp", n_jobs=1),
+                contextlib.nullcontext,
+                True,
+            )
+
+
 def _fastest(results):
     """The fastest of several settings; the others' medians go in its text."""
     best = min(results, key=lambda result: result.seconds)
@@ -273,17 +341,19 @@ def _fastest(results):
     return best
 
 
-def measure_fits(workload, libraries, repeats, thread_counts, log):
+def measure_fits(workload, libraries, repeats, thread_counts, log, contenders=None):
     """FitResults of each library on one workload, in table order.
 
     The repeats are interleaved: every round times one fit of each library
     and setting in turn, so that a stretch of time in which other work slows
     the machine down falls on all of them rather than on one library's
     block of repeats. Compiled code (fastmlp, PyTorch) is warmed up first.
-    For each library the fastest setting (by median) is kept.
+    For each library the fastest setting (by median) is kept. ``contenders``
+    replaces the default list (see ``_contenders``).
     """
     X, y = workload.data()
-    contenders = list(_contenders(workload, libraries, thread_counts))
+    if contenders is None:
+        contenders = list(_contenders(workload, libraries, thread_counts))
     for contender in contenders:
         if contender.needs_warm_up:
             warm_up(workload, contender.make_estimator)
@@ -607,10 +677,19 @@ def parse_args(argv):
         default="",
         help=f"comma-separated sections to leave out, of {','.join(SECTIONS)}",
     )
+    parser.add_argument(
+        "--busy-workloads",
+        default="W1,W4",
+        help="comma-separated workloads of the busy-machine table "
+        "(default: %(default)s)",
+    )
     parser.add_argument("--markdown", action="store_true", help="print Markdown tables")
     args = parser.parse_args(argv)
 
     args.workloads = _choices(parser, "--workloads", args.workloads, WORKLOADS)
+    args.busy_workloads = _choices(
+        parser, "--busy-workloads", args.busy_workloads, WORKLOADS
+    )
     args.libraries = _choices(parser, "--libraries", args.libraries, LIBRARIES)
     args.skip = _choices(parser, "--skip", args.skip, SECTIONS) if args.skip else []
     cores = available_cores()
@@ -677,6 +756,27 @@ def _report_fits(args, sizes, say, log, results):
     say(loss_agreement(results["fit"]))
 
 
+def _report_busy(args, sizes, say, log, results):
+    results["busy"] = []
+    # PyTorch may well be fastest on one thread here, as fastmlp is.
+    thread_counts = dict(args.thread_counts)
+    thread_counts["torch"] = sorted({1, *thread_counts["torch"]})
+    with busy_process():
+        for workload in args.busy_workloads:
+            repeats = args.repeats
+            if workload.name != "W1" and args.big_repeats is not None:
+                repeats = args.big_repeats
+            contenders = list(_busy_contenders(workload, args.libraries, thread_counts))
+            results["busy"] += measure_fits(
+                workload, args.libraries, repeats, thread_counts, log, contenders
+            )
+    say(
+        "\nTraining next to one busy process (a Python loop keeping one core "
+        "busy): the same fits, median of repeats; PyTorch also tried on 1 thread"
+    )
+    say(fit_table(results["busy"], [], args.markdown))
+
+
 def _report_predict(args, sizes, say, log, results):
     results["predict"] = []
     for name in ("W2", "W5"):
@@ -703,6 +803,7 @@ def _report_compile(args, sizes, say, log, results):
 REPORTS = {
     "peak": _report_peak,
     "fit": _report_fits,
+    "busy": _report_busy,
     "predict": _report_predict,
     "compile": _report_compile,
 }
@@ -736,6 +837,9 @@ def main(argv=None, out=None):
         library for library in args.libraries if library != "torch" or TORCH_AVAILABLE
     ]
     args.workloads = [_sized(WORKLOADS[name], args.quick) for name in args.workloads]
+    args.busy_workloads = [
+        _sized(WORKLOADS[name], args.quick) for name in args.busy_workloads
+    ]
     sizes = QUICK if args.quick else FULL
 
     say(f"fastmlp benchmark{' (--quick, tiny sizes)' if args.quick else ''}")

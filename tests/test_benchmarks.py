@@ -73,6 +73,51 @@ def test_quick_run_prints_every_table(quick_run):
     assert "compile" not in results
 
 
+def test_busy_table_runs_fastmlp_three_ways_with_one_result(compare, quick_run):
+    results, text = quick_run
+    assert "next to one busy process" in text
+    rows = {(r.workload, r.library): r for r in results["busy"]}
+    for name in compare.parse_args(QUICK_ARGS).busy_workloads:
+        variants = [
+            rows[name, library]
+            for library in ("fastmlp", "fastmlp, tuning off", "fastmlp, 1 thread")
+        ]
+        # However many threads trained, the model is the same.
+        assert len({r.final_loss for r in variants}) == 1
+        assert (name, "sklearn") in rows
+
+
+def test_busy_process_ends_with_its_block(compare):
+    with compare.busy_process() as process:
+        assert process.poll() is None
+    assert process.poll() is not None
+
+
+def test_tuning_off_trains_each_epoch_in_one_call_on_all_threads(compare, monkeypatch):
+    import fastmlp
+    from fastmlp._kernels import _network
+
+    calls = []
+    run_team = _network.run_team
+    monkeypatch.setattr(
+        _network,
+        "run_team",
+        lambda kernel, n_threads, *args: (
+            calls.append(n_threads) or run_team(kernel, n_threads, *args)
+        ),
+    )
+    X = np.random.default_rng(0).normal(size=(2000, 5))
+    model = fastmlp.MLPRegressor(
+        hidden_layer_sizes=(8,), batch_size=10, max_iter=3, n_jobs=2
+    )
+    with compare.tuning_off():
+        model.fit(X, X[:, 0])
+    assert calls == [2, 2, 2]
+    calls.clear()
+    model.fit(X, X[:, 0])  # tuned again: an epoch of 200 batches in segments
+    assert len(calls) > 3
+
+
 def test_torch_rows_are_skipped_without_torch(compare, monkeypatch):
     monkeypatch.setattr(compare, "TORCH_AVAILABLE", False)
     out = io.StringIO()
