@@ -297,13 +297,34 @@ def tuning_off():
         estimators.ThreadCountTuner = saved
 
 
+# Keeps a core busy until killed, or until its parent is gone (a benchmark
+# stopped by SIGTERM runs no cleanup and would leave it spinning).
+_BUSY_LOOP = """
+import os
+parent = os.getppid()
+while os.getppid() == parent:
+    for _ in range(100_000):
+        pass
+"""
+
+
 @contextlib.contextmanager
 def busy_process():
-    """Another process keeping one core busy while the block runs."""
-    process = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    """Another process keeping one core busy while the block runs.
+
+    Raises RuntimeError at the end of the block if that process ended early
+    (say, by a Ctrl-C that the fits then caught), since the timings would
+    then be labelled wrongly.
+    """
+    process = subprocess.Popen([sys.executable, "-c", _BUSY_LOOP])
     try:
         time.sleep(0.5)  # until it has started and runs flat out
         yield process
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"the busy process ended early (exit code {process.returncode}); "
+                "the timings next to it are not valid"
+            )
     finally:
         process.kill()
         process.wait()

@@ -165,6 +165,9 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         from . import __version__
 
         state = super().__getstate__()
+        # Timings of this machine: neither part of the model nor useful on
+        # another, and they would make equal models pickle differently.
+        state.pop("_thread_tuner", None)
         state[_FORMAT_KEY] = PERSISTENCE_FORMAT
         state[_VERSION_KEY] = __version__
         # scikit-learn records its version only for its own estimators.
@@ -304,6 +307,17 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
             self._partial_fit_random_state = None
         return random_state
 
+    def _tuner(self, n_threads):
+        """The tuner that picks the number of threads (see ThreadCountTuner).
+
+        One tuner serves all fits of this estimator, so that what it measured
+        keeps serving from one partial_fit call (one epoch) to the next.
+        """
+        tuner = getattr(self, "_thread_tuner", None)
+        if type(tuner) is not ThreadCountTuner or tuner.sizes[0] != n_threads:
+            tuner = self._thread_tuner = ThreadCountTuner(n_threads)
+        return tuner
+
     def _sample_weights(self, sample_weight, X):
         """Sample weights in X's dtype, all ones when none are given."""
         if sample_weight is None:
@@ -336,11 +350,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         n_samples = X_train.shape[0]
         batch_size = self._batch_size(n_samples)
         n_threads = effective_n_threads(self.n_jobs)
-        # A tuner carries over between partial_fit calls (each trains one
-        # epoch), so that what it measured keeps serving.
-        tuner = getattr(self, "_thread_tuner", None)
-        if not incremental or tuner is None or tuner.sizes[0] != n_threads:
-            tuner = self._thread_tuner = ThreadCountTuner(n_threads)
+        tuner = self._tuner(n_threads)
 
         params = network.pack(self.coefs_, self.intercepts_)
         self.coefs_, self.intercepts_ = network.views(params)
@@ -413,6 +423,11 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
                             ConvergenceWarning,
                         )
         except KeyboardInterrupt:
+            # An interrupt between two segments of an epoch: back to where
+            # the epoch began, so that the model is the one of n_iter_ epochs.
+            if in_epoch:
+                for array, saved in before_epoch:
+                    array[...] = saved
             warnings.warn("Training interrupted by user.")
         except BaseException:
             # A fault inside the compiled epoch (a helper thread that could
@@ -548,7 +563,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         params = network.pack(self.coefs_, self.intercepts_)
         self.coefs_, self.intercepts_ = network.views(params)
         grad = np.empty_like(params)
-        tuner = ThreadCountTuner(effective_n_threads(self.n_jobs))
+        tuner = self._tuner(effective_n_threads(self.n_jobs))
         initial_params = params.copy()
 
         def loss_and_gradient(packed):

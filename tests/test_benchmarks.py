@@ -7,8 +7,10 @@ fastmlp, scikit-learn and (when installed) the PyTorch loop agree.
 
 import importlib
 import io
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +93,38 @@ def test_busy_process_ends_with_its_block(compare):
     with compare.busy_process() as process:
         assert process.poll() is None
     assert process.poll() is not None
+
+
+def test_busy_process_that_ended_early_fails_the_block(compare):
+    with pytest.raises(RuntimeError, match="ended early"):
+        with compare.busy_process() as process:
+            process.kill()
+            process.wait()
+
+
+def test_busy_process_ends_when_its_parent_does(compare, tmp_path):
+    # A benchmark stopped by SIGTERM runs no cleanup.
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import sys, time\n"
+        f"sys.path.insert(0, {str(BENCHMARKS)!r})\n"
+        "import compare\n"
+        "with compare.busy_process() as process:\n"
+        "    print(process.pid, flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE)
+    child = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+    for _ in range(100):
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    os.kill(child, 9)
+    pytest.fail("the busy process outlived its parent")
 
 
 def test_tuning_off_trains_each_epoch_in_one_call_on_all_threads(compare, monkeypatch):

@@ -1153,15 +1153,60 @@ def test_same_model_when_the_team_size_changes_during_training(
     _assert_identical(reference, _fingerprint(switched, X))
 
 
-def test_partial_fit_keeps_its_tuner_and_fit_starts_a_new_one():
+def test_the_tuner_serves_every_fit_but_is_not_pickled():
     X, y = data_for(MLPClassifier)
     estimator = small(MLPClassifier, n_jobs=2)
     estimator.partial_fit(X, y, classes=np.unique(y))
     tuner = estimator._thread_tuner
     estimator.partial_fit(X, y)
-    assert estimator._thread_tuner is tuner and tuner.n_segments >= 2
     estimator.fit(X, y)
-    assert estimator._thread_tuner is not tuner
+    assert estimator._thread_tuner is tuner and tuner.n_segments >= 3
+    # Timings are no part of the model: equal models pickle alike.
+    first, second = (small(MLPClassifier, n_jobs=2).fit(X, y) for _ in range(2))
+    assert first._thread_tuner.seconds_per_batch
+    assert pickle.dumps(first) == pickle.dumps(second)
+    restored = pickle.loads(pickle.dumps(estimator))
+    assert not hasattr(restored, "_thread_tuner")
+    restored.partial_fit(X, y)
+    assert restored._thread_tuner is not tuner
+
+
+class _InterruptedTuner(_team.ThreadCountTuner):
+    """One-batch segments; Ctrl-C arrives after the 25th."""
+
+    def __init__(self, max_threads):
+        super().__init__(2)
+
+    def plan(self, batches_left):
+        return 2, 1
+
+    def record(self, threads, batches, seconds):
+        super().record(threads, batches, seconds)
+        if self.n_segments == 25:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_ctrl_c_between_segments_keeps_the_model_of_whole_epochs(solver, monkeypatch):
+    X, y = data_for(MLPClassifier)
+    X, y = np.tile(X, (5, 1)), np.tile(y, 5)
+    params = dict(solver=solver, batch_size=20, max_iter=10)
+    n_batches = -(-len(X) // 20)
+    assert 25 % n_batches, "the interrupt must fall inside an epoch"
+    monkeypatch.setattr(mlp_module, "ThreadCountTuner", _InterruptedTuner)
+    model = small(MLPClassifier, **params)
+    with pytest.warns(UserWarning, match="Training interrupted by user"):
+        model.fit(X, y)
+    monkeypatch.undo()
+    assert model.n_iter_ == 25 // n_batches
+    reference = small(MLPClassifier, **dict(params, max_iter=model.n_iter_))
+    reference.fit(X, y)
+    _assert_identical(_fingerprint(model, X), _fingerprint(reference, X))
+    assert model.t_ == reference.t_
+    # Training goes on from there as if never interrupted.
+    model.partial_fit(X, y)
+    reference.partial_fit(X, y)
+    _assert_identical(_fingerprint(model, X), _fingerprint(reference, X))
 
 
 def test_same_seed_same_model_across_processes(tmp_path):

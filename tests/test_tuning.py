@@ -36,8 +36,9 @@ def _share(segments, threads):
     [
         (1, [1]),
         (2, [2, 1]),
+        (3, [3, 2, 1]),
         (4, [4, 2, 1]),
-        (6, [6, 3, 1]),
+        (6, [6, 3, 2, 1]),
         (64, [64, 32, 16, 8, 4, 2, 1]),
     ],
 )
@@ -138,6 +139,17 @@ def test_many_cores_climb_to_the_best_size():
     segments = _train(tuner, lambda t, done: costs[t], 50_000)
     assert tuner.current == 4
     assert _share(segments, 4) > 0.8
+
+
+@pytest.mark.parametrize("seconds", [float("nan"), -1.0, float("inf")])
+def test_unusable_timings_are_ignored(seconds):
+    tuner = ThreadCountTuner(2)
+    _train(tuner, lambda t, done: 1e-4 if t == 2 else 2e-4, 100)
+    before = dict(tuner.seconds_per_batch), tuner.current
+    tuner.record(1, 10, seconds)
+    assert (tuner.seconds_per_batch, tuner.current) == before
+    threads, batches = tuner.plan(1000)
+    assert threads in tuner.sizes and 1 <= batches <= 1000
 
 
 def test_a_single_call_per_step_is_one_segment():

@@ -198,15 +198,16 @@ def _epoch(
     ``settings`` holds the float64 optimizer settings indexed by the constants
     of ``_optim``; for Adam the learning rate there is the initial one, and
     ``adam_step[0]`` (steps taken so far) advances by one per batch.
-    ``transposed`` is scratch for W.T of every layer above the first (laid out
-    by ``transposed_offsets``), which the backward pass multiplies by: built
-    here first, then kept in step with each tile's update.
+    ``transposed`` holds W.T of every layer above the first (laid out by
+    ``transposed_offsets``), which the backward pass multiplies by: built by
+    an epoch's first call, then kept in step with each tile's update, so
+    that later calls of the same epoch find it ready.
     ``running`` (float64) carries the epoch's sums from one call to the next,
     so that an epoch trained in several calls adds up exactly as in one:
     ``running[RUNNING_LOSS]`` is the sum so far of batch loss times batch size
     (which scikit-learn averages into ``loss_curve_``), and
     ``running[RUNNING_SQUARES]`` the squared norm of the weights as the last
-    batch left them, or negative at the start of an epoch. Thread 0 updates
+    batch left them, or negative in an epoch's first call. Thread 0 updates
     both before returning.
     """
     # Arrays and views below hold no reference counts (see _views): the
@@ -236,18 +237,18 @@ def _epoch(
     squares = running[RUNNING_SQUARES]
     if squares < 0.0:
         squares = _squared_weights(params, intercept_offsets[0])
+        _build_transposes(
+            sync,
+            n_threads,
+            params,
+            transposed,
+            tiles,
+            units,
+            coef_offsets,
+            transposed_offsets,
+        )
     step = adam_step[0]
     accumulated_loss = running[RUNNING_LOSS]
-    _build_transposes(
-        sync,
-        n_threads,
-        params,
-        transposed,
-        tiles,
-        units,
-        coef_offsets,
-        transposed_offsets,
-    )
 
     for batch_start in range(0, n_samples, batch_size):
         batch_stop = smaller(batch_start + batch_size, n_samples)

@@ -308,6 +308,7 @@ class Network:
         done = 0
         while done < n_batches:
             n_threads, count = threads.plan(n_batches - done)
+            count = max(1, min(count, n_batches - done))
             segment = order[done * batch_size : (done + count) * batch_size]
             n_compiled = len(_epoch.overloads)
             start = time.perf_counter()

@@ -240,12 +240,13 @@ class ThreadCountTuner:
     small network (W4) trained 3-8x slower on 2 threads than on 1. Results do
     not depend on the team size, so it may change between any two
     mini-batches. This class decides it: training runs in segments of about
-    ``SEGMENT_SECONDS``, each on one of ``max_threads``, ``max_threads // 2``,
-    ..., 1 threads. Every segment is timed and the size that trains fastest
-    is used, now and then trying a neighbouring size again, since the load on
-    the machine changes. Each try that loses doubles the interval to the next
-    one, up to ``MAX_PROBE_INTERVAL`` segments (well under a second), so that
-    on a quiet machine the tries cost about 1-3% of the training time.
+    ``SEGMENT_SECONDS``, each on one of ``max_threads``, half that (rounded
+    up), and so on down to 1 thread. Every segment is timed and the size that
+    trains fastest is used, now and then trying a neighbouring size again,
+    since the load on the machine changes. Each try that loses makes the
+    interval to the next one four times longer, up to ``MAX_PROBE_INTERVAL``
+    segments (well under a second), so that on a quiet machine the tries
+    cost about 1-5% of the training time.
 
     The tuner holds no clock: the caller times each segment and reports it to
     ``record``, which keeps the policy testable with made-up timings.
@@ -267,10 +268,9 @@ class ThreadCountTuner:
     SWITCH_MARGIN = 1.25
 
     def __init__(self, max_threads):
-        self.sizes = sorted(
-            {max(1, max_threads >> shift) for shift in range(max_threads.bit_length())},
-            reverse=True,
-        )
+        self.sizes = [max(1, max_threads)]
+        while self.sizes[-1] > 1:
+            self.sizes.append((self.sizes[-1] + 1) // 2)
         self.current = self.sizes[0]
         # Last measured seconds per batch of each size, and the segment at
         # which it was measured.
@@ -307,6 +307,8 @@ class ThreadCountTuner:
         """Report that ``batches`` batches took ``seconds`` on ``threads``."""
         rate = seconds / max(batches, 1)
         self.n_segments += 1
+        if not 0.0 <= rate < np.inf:
+            return  # not a usable timing (a clock that went back)
         self.seconds_per_batch[threads] = rate
         self.measured_at[threads] = self.n_segments
         if threads != self.current:
@@ -315,7 +317,7 @@ class ThreadCountTuner:
                 self.probe_interval = self.MIN_PROBE_INTERVAL
             else:
                 self.probe_interval = min(
-                    2 * self.probe_interval, self.MAX_PROBE_INTERVAL
+                    4 * self.probe_interval, self.MAX_PROBE_INTERVAL
                 )
             self.next_probe = self.n_segments + self.probe_interval
             return
