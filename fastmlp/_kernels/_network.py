@@ -97,6 +97,19 @@ def kernel_ready(X, dtype):
     return _writeable(X, dtype)
 
 
+def _run_timed(tuner, n_batches, kernel, n_threads, *args):
+    """``run_team(kernel, n_threads, *args)``, reporting to ``tuner`` (unless
+    None) how long the ``n_batches`` batches took."""
+    n_compiled = len(kernel.overloads)
+    start = time.perf_counter()
+    result = run_team(kernel, n_threads, *args)
+    seconds = time.perf_counter() - start
+    # A call that compiled (or loaded) the kernel timed that, not training.
+    if tuner is not None and len(kernel.overloads) == n_compiled:
+        tuner.record(n_threads, n_batches, seconds)
+    return result
+
+
 @functools.lru_cache(maxsize=64)
 def network(units, activation, out_activation, dtype):
     """The (shared, immutable) ``Network`` for these layer sizes and functions.
@@ -265,8 +278,10 @@ class Network:
         running = np.zeros(N_RUNNING)
         running[RUNNING_SQUARES] = -1.0
 
-        def train(n_threads, segment):
-            run_team(
+        def train(n_threads, segment, tuner=None, segment_batches=0):
+            _run_timed(
+                tuner,
+                segment_batches,
                 _epoch,
                 n_threads,
                 x,
@@ -310,14 +325,7 @@ class Network:
             n_threads, count = threads.plan(n_batches - done)
             count = max(1, min(count, n_batches - done))
             segment = order[done * batch_size : (done + count) * batch_size]
-            n_compiled = len(_epoch.overloads)
-            start = time.perf_counter()
-            train(n_threads, segment)
-            seconds = time.perf_counter() - start
-            # A call that compiled (or loaded) the kernel timed that, not
-            # the training.
-            if len(_epoch.overloads) == n_compiled:
-                threads.record(n_threads, count, seconds)
+            train(n_threads, segment, threads, count)
             done += count
         return running[RUNNING_LOSS]
 
@@ -338,9 +346,9 @@ class Network:
         )
         tuner = threads if isinstance(threads, ThreadCountTuner) else None
         n_threads = tuner.plan(1)[0] if tuner is not None else threads
-        n_compiled = len(_loss_and_gradient.overloads)
-        start = time.perf_counter()
-        loss = run_team(
+        return _run_timed(
+            tuner,
+            1,
             _loss_and_gradient,
             n_threads,
             x,
@@ -366,9 +374,6 @@ class Network:
             float(alpha),
             grad,
         )
-        if tuner is not None and len(_loss_and_gradient.overloads) == n_compiled:
-            tuner.record(n_threads, 1, time.perf_counter() - start)
-        return loss
 
     def predict(self, params, X, n_threads):
         """Output-layer activations, shape (n_samples, n_outputs)."""
