@@ -754,14 +754,18 @@ def _report_peak(args, sizes, say, log, results):
     say(format_table(["dtype", "library", "GFLOP/s"], rows, args.markdown))
 
 
+def _repeats(args, workload):
+    """Timed fits per library on ``workload``: --big-repeats for W2-W5."""
+    if workload.name != "W1" and args.big_repeats is not None:
+        return args.big_repeats
+    return args.repeats
+
+
 def _report_fits(args, sizes, say, log, results):
     results["fit"] = []
     for workload in args.workloads:
-        repeats = args.repeats
-        if workload.name != "W1" and args.big_repeats is not None:
-            repeats = args.big_repeats
         results["fit"] += measure_fits(
-            workload, args.libraries, repeats, args.thread_counts, log
+            workload, args.libraries, _repeats(args, workload), args.thread_counts, log
         )
     say("\nTraining (median of repeats; ratios are speed-ups, >1 is faster)")
     for w in args.workloads:
@@ -784,9 +788,7 @@ def _report_busy(args, sizes, say, log, results):
     thread_counts["torch"] = sorted({1, *thread_counts["torch"]})
     with busy_process():
         for workload in args.busy_workloads:
-            repeats = args.repeats
-            if workload.name != "W1" and args.big_repeats is not None:
-                repeats = args.big_repeats
+            repeats = _repeats(args, workload)
             contenders = list(_busy_contenders(workload, args.libraries, thread_counts))
             results["busy"] += measure_fits(
                 workload, args.libraries, repeats, thread_counts, log, contenders

@@ -422,20 +422,17 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
                             "hasn't converged yet.",
                             ConvergenceWarning,
                         )
-        except KeyboardInterrupt:
-            # An interrupt between two segments of an epoch: back to where
-            # the epoch began, so that the model is the one of n_iter_ epochs.
-            if in_epoch:
-                for array, saved in before_epoch:
-                    array[...] = saved
-            warnings.warn("Training interrupted by user.")
-        except BaseException:
+        except BaseException as error:
             # A fault inside the compiled epoch (a helper thread that could
-            # not start) may leave the weights half updated: put them back.
+            # not start), or Ctrl-C between two of its segments, leaves the
+            # weights part of the way through the epoch: back to where it
+            # began, so that the model is the one of n_iter_ epochs.
             if in_epoch:
                 for array, saved in before_epoch:
                     array[...] = saved
-            raise
+            if not isinstance(error, KeyboardInterrupt):
+                raise
+            warnings.warn("Training interrupted by user.")
 
         if self.early_stopping:
             params[...] = self._best_params
