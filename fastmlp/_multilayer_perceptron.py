@@ -11,6 +11,7 @@ from abc import ABCMeta, abstractmethod
 
 import numpy as np
 import scipy.optimize
+import scipy.sparse
 import sklearn
 from sklearn.base import (
     BaseEstimator,
@@ -50,6 +51,24 @@ from ._validation import (
 )
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
+
+# Non-finite training data only reach the kernels when scikit-learn's input
+# checks are off, so a divergence then names the data rather than the settings.
+_NON_FINITE_DATA = (
+    "X, y or sample_weight hold NaN or infinite values, which fit did not "
+    "check because scikit-learn's assume_finite=True is set; remove or impute "
+    "them (e.g. with sklearn.impute.SimpleImputer)."
+)
+
+
+def _holds_non_finite(*arrays):
+    """Whether any of these dense or sparse arrays holds NaN or infinity."""
+    return any(
+        not np.isfinite(array.data if scipy.sparse.issparse(array) else array).all()
+        for array in arrays
+    )
+
+
 _FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 _FLOAT32_REMEDY = (
     "scale the data (e.g. with sklearn.preprocessing.StandardScaler), or train "
@@ -287,8 +306,13 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
 
         if self.solver in _STOCHASTIC_SOLVERS:
             self._fit_stochastic(X, y, target, weights, sample_weight, incremental)
-        else:
+        elif self.solver == "lbfgs":
             self._fit_lbfgs(X, target, weights)
+        else:
+            # Reachable only with scikit-learn's parameter validation skipped.
+            raise ValueError(
+                f"Unknown solver {self.solver!r}: use 'lbfgs', 'sgd' or 'adam'."
+            )
         return self
 
     def _fit_random_state(self, incremental):
@@ -402,7 +426,11 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
                     # Checked in Python: the kernels' fast-math flags keep NaN and
                     # inf, but a NaN weight can hide behind a relu's max().
                     if not (np.isfinite(self.loss_) and np.isfinite(params).all()):
-                        self._diverged(before_epoch, n_samples)
+                        self._diverged(
+                            before_epoch,
+                            n_samples,
+                            (X_train, target_train, weights_train),
+                        )
                         break
 
                     self._update_no_improvement_count(validation, params)
@@ -438,7 +466,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
             params[...] = self._best_params
             del self._best_params
 
-    def _diverged(self, before_epoch, n_samples):
+    def _diverged(self, before_epoch, n_samples, training_data):
         """The loss or the weights went non-finite: keep the best weights (early
         stopping) or restore those from before the epoch and raise."""
         if self.early_stopping and np.isfinite(self._best_params).all():
@@ -461,6 +489,12 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
             if np.isfinite(diverged_loss)
             else f"the loss became {diverged_loss}"
         )
+        if _holds_non_finite(*training_data):
+            raise ValueError(
+                f"Training diverged at iteration {self.n_iter_ + 1}: {what}. "
+                f"{_NON_FINITE_DATA} The weights from before this iteration are "
+                "kept on the estimator."
+            )
         raise ValueError(
             f"Training diverged at iteration {self.n_iter_ + 1}: {what}. The "
             "learning rate "
@@ -589,11 +623,15 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
                 },
             )
         self.n_iter_ = min(result.nit, self.max_iter)
-        self.loss_ = float(result.fun)
+        self.loss_ = np.float64(result.fun)
         params[...] = result.x
         if not np.isfinite(params).all() or not np.isfinite(self.loss_):
             # Keep the weights training started from rather than NaN.
             params[...] = initial_params
+            if _holds_non_finite(X, target, weights):
+                raise ValueError(
+                    f"L-BFGS failed: the loss is not finite. {_NON_FINITE_DATA}"
+                )
             raise ValueError(
                 "L-BFGS produced non-finite weights. The input data may contain "
                 "very large values; scale them (e.g. with StandardScaler)."
@@ -711,9 +749,6 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
-        # Multilabel and multi-output targets are supported (scikit-learn's MLPs
-        # support them too but leave this tag False).
-        tags.target_tags.multi_output = True
         return tags
 
 
@@ -1493,6 +1528,13 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         150
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Several outputs are supported; scikit-learn's MLPRegressor supports
+        # them too but leaves this tag False.
+        tags.target_tags.multi_output = True
+        return tags
 
     def predict(self, X):
         """Predict target values.

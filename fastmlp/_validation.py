@@ -50,19 +50,23 @@ REGRESSOR_CONSTRAINTS = {"loss": [StrOptions({"squared_error", "poisson"})]}
 def hidden_layer_sizes_list(hidden_layer_sizes):
     """The hidden layer widths as a list of positive Python ints.
 
-    Raises ValueError for a width that is not a positive integer, so that a
-    zero-width layer never reaches the kernels.
+    Raises TypeError for a width that is not an integer (as scikit-learn's
+    MLPs do, from NumPy) and ValueError for one below 1, so that a zero-width
+    layer never reaches the kernels.
     """
     sizes = hidden_layer_sizes
     if not hasattr(sizes, "__iter__"):
         sizes = [sizes]
     sizes = list(sizes)
     for size in sizes:
-        if (
-            isinstance(size, (bool, np.bool_))
-            or not isinstance(size, (Integral, np.integer))
-            or size < 1
+        if isinstance(size, (bool, np.bool_)) or not isinstance(
+            size, (Integral, np.integer)
         ):
+            raise TypeError(
+                "hidden_layer_sizes must contain integers (the width of each "
+                f"hidden layer), got {hidden_layer_sizes!r}."
+            )
+        if size < 1:
             raise ValueError(
                 "hidden_layer_sizes must contain positive integers (the width of "
                 f"each hidden layer), got {hidden_layer_sizes!r}."

@@ -24,6 +24,7 @@ import joblib
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import sklearn
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import make_classification, make_regression
 from sklearn.exceptions import (
@@ -288,7 +289,6 @@ def test_poisson_rejects_negative_targets(method, no_compiled_code):
     [
         ("hidden_layer_sizes", (0,), "hidden_layer_sizes must contain positive"),
         ("hidden_layer_sizes", (4, -1), "hidden_layer_sizes must contain positive"),
-        ("hidden_layer_sizes", (2.5,), "hidden_layer_sizes must contain positive"),
         ("alpha", -1.0, r"'alpha' parameter .* range \[0.0, inf\)"),
         ("learning_rate_init", 0.0, r"'learning_rate_init' .* range \(0.0, inf\)"),
         ("momentum", 1.5, r"'momentum' parameter .* range \[0.0, 1.0\]"),
@@ -315,6 +315,15 @@ def test_parameter_out_of_range(estimator_class, param, value, match, no_compile
     X, y = data_for(estimator_class)
     with pytest.raises(ValueError, match=match):
         small(estimator_class, **{param: value}).fit(X, y)
+
+
+@pytest.mark.parametrize("estimator_class", [MLPClassifier, MLPRegressor])
+@pytest.mark.parametrize("sizes", [(2.5,), (4.0,), (True,), [[5]], ("8",)])
+def test_hidden_layer_sizes_of_another_type(estimator_class, sizes, no_compiled_code):
+    # scikit-learn raises TypeError here too (from NumPy, with NumPy's text).
+    X, y = data_for(estimator_class)
+    with pytest.raises(TypeError, match="hidden_layer_sizes must contain integers"):
+        small(estimator_class, hidden_layer_sizes=sizes).fit(X, y)
 
 
 def test_unknown_regression_loss(no_compiled_code):
@@ -580,6 +589,29 @@ def test_divergence_raises_naming_the_cause(solver):
     assert _all_finite(estimator)
     assert np.isfinite(estimator.loss_curve_).all()
     assert len(estimator.loss_curve_) == estimator.n_iter_
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+@pytest.mark.parametrize("where", ["X", "sparse X", "y"])
+def test_non_finite_data_let_through_by_assume_finite_are_named(solver, where):
+    # With assume_finite=True, scikit-learn skips the check for NaN input;
+    # the divergence that follows must name the data, not the learning rate.
+    X, y = X_REG.copy(), Y_REG.copy()
+    (y if where == "y" else X)[3, ...] = np.nan
+    if where == "sparse X":
+        X = sp.csr_matrix(X)
+    estimator = small(MLPRegressor, solver=solver, max_iter=5)
+    with sklearn.config_context(assume_finite=True):
+        with pytest.raises(ValueError, match="hold NaN or infinite values") as error:
+            estimator.fit(X, y)
+    assert "learning_rate_init" not in str(error.value)
+    assert _all_finite(estimator)
+
+
+def test_unknown_solver_with_parameter_validation_skipped_raises(no_compiled_code):
+    with sklearn.config_context(skip_parameter_validation=True):
+        with pytest.raises(ValueError, match="Unknown solver 'foo'"):
+            small(MLPRegressor, solver="foo").fit(X_REG, Y_REG)
 
 
 def test_weights_that_overflow_after_the_last_epoch_fail_prediction():

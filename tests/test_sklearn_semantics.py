@@ -463,16 +463,33 @@ def test_keyboard_interrupt_keeps_partial_model(early_stopping, monkeypatch):
     assert_same_weights(model, reference)
 
 
+def test_several_multiclass_columns_are_rejected_as_by_sklearn():
+    # What the classifier's multi_output tag (False) promises.
+    X = np.random.default_rng(0).random((30, 3))
+    y = np.tile(np.arange(3), 20).reshape(30, 2)
+    messages = []
+    for cls in PAIRS["classifier"]:
+        with pytest.raises(ValueError) as error:
+            cls(max_iter=2).fit(X, y)
+        messages.append(str(error.value))
+    assert messages[0] == messages[1]
+    assert "Multioutput target data is not supported" in messages[0]
+
+
 @pytest.mark.parametrize("kind", PAIRS)
 def test_tags_declare_what_is_supported(kind):
     ours, theirs = (get_tags(cls()) for cls in PAIRS[kind])
     assert ours.input_tags.sparse and ours.input_tags.two_d_array
     assert not ours.input_tags.allow_nan and not ours.input_tags.string
     assert ours.target_tags.required and ours.target_tags.single_output
-    # scikit-learn's MLPs accept multilabel and multi-output targets but do not
-    # declare it; this is the only tag where ours differ.
-    assert ours.target_tags.multi_output and not theirs.target_tags.multi_output
     if kind == "classifier":
+        # Multilabel targets are declared by multi_label; multi_output would
+        # claim several multiclass columns, which neither library fits.
+        assert not ours.target_tags.multi_output
         assert ours.classifier_tags.multi_label and ours.classifier_tags.multi_class
+    else:
+        # scikit-learn's MLPRegressor fits several outputs but does not declare
+        # it; this is the only tag where ours differ.
+        assert ours.target_tags.multi_output and not theirs.target_tags.multi_output
     assert ours.estimator_type == theirs.estimator_type
     assert replace(ours, target_tags=theirs.target_tags) == theirs
