@@ -232,6 +232,9 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
 
     def _initialize(self, y, layer_units, dtype):
         """Set the fitted attributes of a new network and draw its weights."""
+        # An optimizer state belongs to the weights it was made for.
+        if hasattr(self, "_optimizer"):
+            del self._optimizer
         self.n_iter_ = 0
         self.t_ = 0
         self.n_outputs_ = y.shape[1]
@@ -252,24 +255,30 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
             self.intercepts_.append(intercept.astype(dtype, copy=False))
 
         if self.solver in _STOCHASTIC_SOLVERS:
-            self.loss_curve_ = []
-            self._no_improvement_count = 0
-            if self.early_stopping:
-                self.validation_scores_ = []
-                self.best_validation_score_ = -np.inf
-                self.best_loss_ = None
-            else:
-                self.validation_scores_ = None
-                self.best_validation_score_ = None
-                self.best_loss_ = np.inf
+            self._start_stochastic_history()
+
+    def _start_stochastic_history(self):
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        if self.early_stopping:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+            self.best_loss_ = np.inf
 
     def _check_same_network(self, layer_units):
         """A warm start or partial_fit must continue the network it has."""
         fitted_units = [self.coefs_[0].shape[0]] + [c.shape[1] for c in self.coefs_]
-        if fitted_units != layer_units:
+        fitted = (fitted_units, self.out_activation_)
+        asked = (layer_units, self._output_activation())
+        if fitted != asked:
             raise ValueError(
-                f"The fitted network has layer sizes {fitted_units}, but the "
-                f"current parameters and data ask for {layer_units}. warm_start "
+                f"The fitted network has layer sizes {fitted_units} and output "
+                f"activation {self.out_activation_!r}, but the current parameters "
+                f"and data ask for {layer_units} and {asked[1]!r}. warm_start "
                 "and partial_fit continue training the fitted network; set "
                 "warm_start=False (or call fit) to train a new one."
             )
@@ -356,6 +365,9 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         network = self._network(X.dtype)
+        if not hasattr(self, "loss_curve_"):
+            # The network was trained by L-BFGS, which keeps no such history.
+            self._start_stochastic_history()
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = StochasticOptimizer(self, network.n_params, X.dtype)
             # A new fit counts epochs without improvement afresh: a count left
@@ -373,6 +385,9 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         )
         n_samples = X_train.shape[0]
         batch_size = self._batch_size(n_samples)
+        workspace = network.workspace(
+            min(batch_size, n_samples), gather_rows=not scipy.sparse.issparse(X_train)
+        )
         n_threads = effective_n_threads(self.n_jobs)
         tuner = self._tuner(n_threads)
 
@@ -410,11 +425,15 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
                         weights_train,
                         order,
                         batch_size,
-                        self.solver,
+                        # The solver the optimizer state was made for: like
+                        # scikit-learn, partial_fit goes on with it after
+                        # set_params(solver=...).
+                        self._optimizer.solver,
                         self._optimizer.settings(self.alpha),
                         self._optimizer.adam_step,
                         self._optimizer.nesterov,
                         tuner,
+                        workspace,
                     )
                     in_epoch = False
                     self.n_iter_ += 1
@@ -597,10 +616,12 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         tuner = self._tuner(effective_n_threads(self.n_jobs))
         initial_params = params.copy()
 
+        workspace = network.workspace(X.shape[0], gather_rows=False)
+
         def loss_and_gradient(packed):
             params[...] = packed
             loss = network.loss_and_gradient(
-                params, X, target, weights, self.alpha, grad, tuner
+                params, X, target, weights, self.alpha, grad, tuner, workspace
             )
             return loss, grad.astype(np.float64)
 
@@ -700,7 +721,51 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         with single_threaded_blas():
             return layout.predict(params, X, effective_n_threads(self.n_jobs))
 
+    def _check_fitted_weights(self):
+        """coefs_ and intercepts_ must be the fitted network's, in float32 or
+        float64: fit leaves them so, but they can be assigned, and the kernels
+        read them without bounds checks."""
+        coefs, intercepts = self.coefs_, self.intercepts_
+        fan_in = self.n_features_in_
+        problem = None
+        if len(coefs) != self.n_layers_ - 1 or len(intercepts) != len(coefs):
+            problem = (
+                f"{len(coefs)} coefs_ and {len(intercepts)} intercepts_ for "
+                f"n_layers_={self.n_layers_}"
+            )
+        for layer, (coef, intercept) in enumerate(zip(coefs, intercepts)):
+            if problem is not None:
+                break
+            if not (
+                isinstance(coef, np.ndarray)
+                and isinstance(intercept, np.ndarray)
+                and coef.dtype in _FLOAT_DTYPES
+                and intercept.dtype in _FLOAT_DTYPES
+            ):
+                problem = f"layer {layer} is not a float32 or float64 ndarray"
+            elif coef.ndim != 2 or coef.shape[0] != fan_in:
+                problem = (
+                    f"coefs_[{layer}] has shape {coef.shape}, where {fan_in} rows "
+                    "are needed"
+                )
+            elif intercept.shape != (coef.shape[1],):
+                problem = (
+                    f"intercepts_[{layer}] has shape {intercept.shape} for "
+                    f"coefs_[{layer}] of shape {coef.shape}"
+                )
+            fan_in = coef.shape[1] if coef.ndim == 2 else None
+        if problem is None and fan_in != self.n_outputs_:
+            problem = (
+                f"the last layer has {fan_in} units for n_outputs_={self.n_outputs_}"
+            )
+        if problem is not None:
+            raise ValueError(
+                "coefs_ and intercepts_ do not form the fitted network of "
+                f"n_features_in_={self.n_features_in_} inputs: {problem}."
+            )
+
     def _validate_predict_input(self, X):
+        self._check_fitted_weights()
         if not self._passes_validation_unchanged(X):
             X = validate_data(
                 self,

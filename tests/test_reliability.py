@@ -565,6 +565,48 @@ def test_read_only_input_is_converted_once_per_fit(monkeypatch):
     assert len(copies) == 1
 
 
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda m: m.coefs_.__setitem__(0, np.ones((5, 6))), r"coefs_\[0\] has shape"),
+        (lambda m: m.coefs_.__setitem__(0, np.ones((3_000_000, 6))), "coefs_.0. has"),
+        (lambda m: m.intercepts_.__setitem__(0, np.ones(7)), r"intercepts_\[0\]"),
+        (
+            lambda m: (
+                m.coefs_.__setitem__(1, np.ones((6, 4))),
+                m.intercepts_.__setitem__(1, np.ones(4)),
+            ),
+            "the last layer has 4",
+        ),
+        (lambda m: m.coefs_.pop(), "1 coefs_ and 2 intercepts_"),
+        (
+            lambda m: m.coefs_.__setitem__(0, m.coefs_[0].astype(np.float16)),
+            "layer 0 is not a float32 or float64",
+        ),
+    ],
+)
+def test_assigned_weights_that_do_not_fit_the_network_are_named(
+    change, match, no_compiled_code_after_fit
+):
+    X, y = data_for(MLPClassifier)
+    model = no_compiled_code_after_fit(small(MLPClassifier).fit(X, y))
+    change(model)
+    for method in ("predict", "predict_proba"):
+        with pytest.raises(ValueError, match=match):
+            getattr(model, method)(X)
+
+
+@pytest.fixture
+def no_compiled_code_after_fit(monkeypatch):
+    """Returns its argument, and from then on any compiled call fails."""
+
+    def refuse_from_now_on(value):
+        monkeypatch.setattr(_network, "run_team", _refuse_kernels)
+        return value
+
+    return refuse_from_now_on
+
+
 # ----------------------------------------------------------------------------
 # 2. Divergence: an error naming the cause, and the weights stay finite
 
@@ -1201,6 +1243,121 @@ def test_the_tuner_serves_every_fit_but_is_not_pickled():
     assert not hasattr(restored, "_thread_tuner")
     restored.partial_fit(X, y)
     assert restored._thread_tuner is not tuner
+
+
+def test_team_survives_a_copy_that_fails_to_start():
+    # Copy 0's dispatch can fail or be interrupted (Ctrl-C while the kernel
+    # loads or compiles) after the helpers have their copies: they must return
+    # rather than wait for it at a barrier, and stay usable.
+    code = """
+        import json
+        import numpy as np
+        from numba import njit
+        from fastmlp._kernels import _team
+
+        @njit(nogil=True)
+        def meet(thread, n_threads, sync, out):
+            if not _team._entered(sync, thread):
+                return
+            _team._barrier(sync, n_threads)
+            out[thread] = 1.0
+
+        def fails_in(copies, error):
+            def kernel(thread, *args):
+                if thread in copies:
+                    raise error
+                return meet(thread, *args)
+            return kernel
+
+        out = np.zeros(2)
+        meet(0, 1, np.zeros(_team.SYNC_SIZE, np.int64), out)
+        results = {}
+        # Ctrl-C in copy 0 only; an error in every copy's dispatch (as for
+        # arguments the kernel cannot take), which copy 0 then also raises.
+        cases = {"0": fails_in({0}, KeyboardInterrupt()),
+                 "all": fails_in({0, 1}, ValueError("no such kernel"))}
+        for name, kernel in cases.items():
+            out[:] = 0.0
+            try:
+                _team.run_team(kernel, 2, out)
+                results[name] = "returned"
+            except BaseException as raised:
+                results[name] = [type(raised).__name__, out.tolist()]
+        out[:] = 0.0
+        _team.run_team(meet, 2, out)
+        results["after"] = out.tolist()
+        print(json.dumps(results))
+        """
+    results = run_child(code, timeout=120)
+    assert results["0"] == ["KeyboardInterrupt", [0.0, 0.0]]
+    assert results["all"] == ["ValueError", [0.0, 0.0]]
+    assert results["after"] == [1.0, 1.0]
+
+
+def test_failing_helper_copy_is_reported_and_the_helper_kept():
+    code = """
+        import json
+        import numpy as np
+        from numba import njit
+        from fastmlp._kernels import _team
+
+        @njit(nogil=True)
+        def mark(thread, n_threads, sync, out):
+            if _team._entered(sync, thread):
+                out[thread] = 1.0
+
+        def fails_in_helper(thread, *args):
+            if thread == 1:
+                raise ValueError("in copy 1")
+            return mark(thread, *args)
+
+        out = np.zeros(2)
+        try:
+            _team.run_team(fails_in_helper, 2, out)
+            first = "returned"
+        except ValueError as raised:
+            first = str(raised)
+        helpers = list(_team._idle_helpers)
+        out[:] = 0.0
+        _team.run_team(mark, 2, out)
+        print(json.dumps([first, out.tolist(), all(h.is_alive() for h in helpers)]))
+        """
+    assert run_child(code, timeout=120) == ["in copy 1", [1.0, 1.0], True]
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.02, 0.05, 0.1])
+def test_ctrl_c_as_the_first_fit_starts_never_hangs(delay):
+    # Ctrl-C while the first multi-threaded call of a process still loads (or
+    # compiles) the kernel used to leave a helper waiting for copy 0 forever.
+    code = f"""
+        import _thread, json, threading, time, warnings
+        from sklearn.datasets import load_digits
+        from fastmlp import MLPClassifier
+        X, y = load_digits(return_X_y=True)
+        model = MLPClassifier(hidden_layer_sizes=(20,), max_iter=3, n_jobs=2,
+                              random_state=0)
+        timer = threading.Timer({delay}, _thread.interrupt_main)
+        try:
+            # Started inside the try, and waited for, so the interrupt lands
+            # here whether it comes before, during or after the fit.
+            timer.start()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                model.fit(X / 16.0, y)
+            outcome = [str(w.message) for w in caught]
+            timer.join()
+            time.sleep(0.5)
+        except KeyboardInterrupt:
+            outcome = "KeyboardInterrupt"
+        # Whatever happened, the team still trains.
+        model.set_params(max_iter=1).fit(X / 16.0, y)
+        print(json.dumps(outcome))
+        """
+    outcome = run_child(code, timeout=180)
+    assert outcome == "KeyboardInterrupt" or any(
+        "Training interrupted by user" in message or "Maximum iterations" in message
+        for message in outcome
+    )
 
 
 class _InterruptedTuner(_team.ThreadCountTuner):

@@ -9,7 +9,6 @@ checking user input is the estimators' job.
 """
 
 import functools
-import threading
 import time
 
 import numpy as np
@@ -120,11 +119,31 @@ def network(units, activation, out_activation, dtype):
     return Network(units, activation, out_activation, dtype)
 
 
+class _Workspace:
+    """Scratch buffers of one fit (see ``Network.workspace``): ``buffers`` is
+    (act_offsets, acts, deltas, x_rows, chunk_losses)."""
+
+    __slots__ = ("network", "n_rows", "gather_rows", "buffers")
+
+    def __init__(self, network, n_rows, gather_rows):
+        self.network, self.n_rows, self.gather_rows = network, n_rows, gather_rows
+        act_offsets, size = network._act_layout(n_rows)
+        dtype = network.dtype
+        self.buffers = (
+            act_offsets,
+            np.empty(size, dtype=dtype),
+            np.empty(size, dtype=dtype),
+            np.empty(n_rows * network.units[0] * gather_rows, dtype=dtype),
+            # At least as many entries as the kernels' chunk count.
+            np.empty(n_rows // MIN_CHUNK_ROWS + 2),
+        )
+
+
 class Network:
     """Layout of a multilayer perceptron in one flat parameter buffer.
 
     A Network holds no training state and may be shared between estimators and
-    threads; the scratch buffers of training live in a per-thread workspace.
+    threads; the scratch buffers of training come in a workspace per fit.
 
     Parameters
     ----------
@@ -157,7 +176,6 @@ class Network:
         upper_sizes[0] = 0
         self.transposed_offsets = np.cumsum(upper_sizes) - upper_sizes
         self.n_transposed = int(upper_sizes.sum())
-        self._local = threading.local()
         # Where each coefs_ and intercepts_ array starts in the buffer, in bytes.
         self._byte_offsets = [
             int(offset) * self.dtype.itemsize
@@ -219,27 +237,30 @@ class Network:
             position += n_rows * width
         return np.array(offsets, dtype=np.int64), position
 
-    def _workspace(self, n_rows, gather_rows):
-        """This thread's buffers for batches of up to ``n_rows`` rows, reused
-        across calls. ``gather_rows`` adds room to copy dense input rows into
-        batch order."""
-        local = self._local
-        key = (n_rows, gather_rows)
-        if getattr(local, "key", None) != key:
-            local.act_offsets, size = self._act_layout(n_rows)
-            local.acts = np.empty(size, dtype=self.dtype)
-            local.deltas = np.empty(size, dtype=self.dtype)
-            local.x_rows = np.empty(n_rows * self.units[0] * gather_rows, self.dtype)
-            # At least as many entries as the kernels' chunk count.
-            local.chunk_losses = np.empty(n_rows // MIN_CHUNK_ROWS + 2)
-            local.key = key
-        return (
-            local.act_offsets,
-            local.acts,
-            local.deltas,
-            local.x_rows,
-            local.chunk_losses,
-        )
+    def workspace(self, n_rows, gather_rows):
+        """Scratch buffers for batches of up to ``n_rows`` rows.
+
+        A fit makes one and passes it to each of its ``epoch`` or
+        ``loss_and_gradient`` calls, so that the buffers (for L-BFGS, of the
+        size of the data set) are allocated once per fit and freed with it.
+        ``gather_rows`` adds room to copy dense input rows into batch order.
+        """
+        return _Workspace(self, n_rows, gather_rows)
+
+    def _checked_workspace(self, workspace, n_rows, gather_rows):
+        """``workspace``, or a new one when None; the kernels write these
+        buffers unchecked, so one made for another shape is refused."""
+        if workspace is None:
+            return self.workspace(n_rows, gather_rows)
+        if (
+            workspace.network is not self
+            or workspace.n_rows < n_rows
+            or (gather_rows and not workspace.gather_rows)
+        ):
+            raise ValueError(
+                "this workspace was made for another network or fewer rows"
+            )
+        return workspace
 
     def epoch(
         self,
@@ -255,23 +276,25 @@ class Network:
         adam_step,
         nesterov,
         threads,
+        workspace=None,
     ):
         """Train one epoch in place; returns sum of batch loss x batch size.
 
         ``threads`` is a number of threads, which then train the whole epoch
         in one kernel call, or a ``ThreadCountTuner``, which then picks the
         number for each segment of consecutive batches (see there); the
-        result is the same either way, to the last bit.
+        result is the same either way, to the last bit. ``workspace`` (see
+        ``workspace``) is made for this call when None.
         """
         x, data, indices, indptr = _input_arrays(X, self.dtype)
         target, weights = (
             _writeable(target, self.dtype),
             _writeable(weights, self.dtype),
         )
-        max_rows = min(batch_size, len(order))
-        act_offsets, acts, deltas, x_rows, chunk_losses = self._workspace(
-            max_rows, gather_rows=indptr is None
+        workspace = self._checked_workspace(
+            workspace, min(batch_size, len(order)), gather_rows=indptr is None
         )
+        act_offsets, acts, deltas, x_rows, chunk_losses = workspace.buffers
         grad = np.empty(self.n_params, dtype=self.dtype)
         transposed = np.empty(self.n_transposed, dtype=self.dtype)
         tile_squares = np.empty(len(self.tiles))
@@ -329,11 +352,15 @@ class Network:
             done += count
         return running[RUNNING_LOSS]
 
-    def loss_and_gradient(self, params, X, target, weights, alpha, grad, threads):
+    def loss_and_gradient(
+        self, params, X, target, weights, alpha, grad, threads, workspace=None
+    ):
         """Full-batch loss, with its gradient written into ``grad``.
 
         ``threads`` is a number of threads or a ``ThreadCountTuner``, which
         then picks the number for this call and is told how long it took.
+        ``workspace`` (see ``workspace``, for all rows of X) is made for this
+        call when None.
         """
         x, data, indices, indptr = _input_arrays(X, self.dtype)
         target, weights = (
@@ -341,9 +368,8 @@ class Network:
             _writeable(weights, self.dtype),
         )
         n_samples = len(weights)
-        act_offsets, acts, deltas, _, chunk_losses = self._workspace(
-            n_samples, gather_rows=False
-        )
+        workspace = self._checked_workspace(workspace, n_samples, gather_rows=False)
+        act_offsets, acts, deltas, _, chunk_losses = workspace.buffers
         tuner = threads if isinstance(threads, ThreadCountTuner) else None
         n_threads = tuner.plan(1)[0] if tuner is not None else threads
         return _run_timed(

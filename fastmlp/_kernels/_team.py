@@ -27,11 +27,15 @@ from numba.extending import intrinsic
 from .._config import HELPER_JIT_OPTIONS
 
 # Slots of the sync array, one cache line (8 int64) apart to avoid false sharing:
-# the barrier's arrival count and generation, then one work-item counter per
-# phase.
-_ARRIVED, _GENERATION, _COUNTERS = 0, 8, 16
+# the barrier's arrival count and generation, whether copy 0 runs (see
+# _entered), then one work-item counter per phase.
+_ARRIVED, _GENERATION, _ENTRY, _COUNTERS = 0, 8, 16, 24
 N_COUNTERS = 3
 SYNC_SIZE = _COUNTERS + 8 * N_COUNTERS
+
+# Values of the _ENTRY slot: copy 0 has started, or the caller gave up before
+# it could (0 until either happens).
+_RUNNING, _ABANDONED = 1, -1
 
 # Spins on the generation counter before yielding the core to the OS; waits are
 # short (one layer's work), but on a loaded machine spinning would steal the
@@ -118,6 +122,29 @@ def _barrier(sync, n_threads):
 
 
 @njit(**HELPER_JIT_OPTIONS)
+def _entered(sync, thread):
+    """Whether this copy of the kernel is to run; every kernel starts with it.
+
+    Copy 0 runs in the calling thread, whose Python-level dispatch (type
+    checks, loading or compiling the machine code) can fail or be interrupted
+    by Ctrl-C before copy 0 starts. The other copies would then wait at the
+    first barrier forever, so they first wait for copy 0 to announce itself,
+    and return at once if the caller marks the call abandoned instead.
+    """
+    if thread == 0:
+        _atomic_store(sync, _ENTRY, _RUNNING)
+        return True
+    spins = 0
+    while True:
+        entry = _atomic_load(sync, _ENTRY)
+        if entry != 0:
+            return entry == _RUNNING
+        spins += 1
+        if spins > _SPINS_BEFORE_YIELD:
+            _sched_yield()
+
+
+@njit(**HELPER_JIT_OPTIONS)
 def _claim(sync, counter):
     """Index of the next unclaimed work item counted by ``counter``."""
     return _atomic_add(sync, _COUNTERS + 8 * counter, 1)
@@ -131,12 +158,24 @@ def _reset(sync, counter):
     _atomic_store(sync, _COUNTERS + 8 * counter, 0)
 
 
+class _Copy:
+    """One helper's copy of a kernel call: its arguments, and once ``done`` is
+    set, the error it raised (None if it ran through)."""
+
+    def __init__(self, kernel, args):
+        self.kernel, self.args = kernel, args
+        self.done = threading.Event()
+        self.error = None
+
+
 class _Helper(threading.Thread):
-    """A worker thread kept between team calls, running one job at a time.
+    """A worker thread kept between team calls, running one copy at a time.
 
     Keeping the threads, rather than starting new ones per call, spares the
     thread start and the fresh per-thread buffers that BLAS sets up (and the
-    kernel then page-faults into) for every new thread.
+    kernel then page-faults into) for every new thread. An error in a copy
+    (only its dispatch can raise) is handed to the caller; the helper stays
+    usable.
     """
 
     def __init__(self):
@@ -145,11 +184,13 @@ class _Helper(threading.Thread):
 
     def run(self):
         while True:
-            kernel, args, done = self.jobs.get()
+            copy = self.jobs.get()
             try:
-                kernel(*args)
+                copy.kernel(*copy.args)
+            except BaseException as error:
+                copy.error = error
             finally:
-                done.set()
+                copy.done.set()
 
 
 # Idle helpers. A team takes its helpers for itself for the whole call and gives
@@ -197,32 +238,45 @@ def run_team(kernel, n_threads, *args):
     The calling thread runs copy 0 and its result is returned; the other copies
     run on helper threads kept between calls (the kernel releases the GIL). If
     helper threads cannot be started, no copy runs and the error is raised.
+    If copy 0 fails to start (Ctrl-C or an error in its dispatch), the others
+    return without running (see ``_entered``) and the error is raised once
+    they have.
     """
     sync = np.zeros(SYNC_SIZE, dtype=np.int64)
     if n_threads == 1:
         return kernel(0, 1, sync, *args)
     helpers = _take_helpers(n_threads - 1)
-    finished = [threading.Event() for _ in helpers]
-    for thread, (helper, done) in enumerate(zip(helpers, finished), start=1):
-        helper.jobs.put((kernel, (thread, n_threads, sync, *args), done))
+    copies = []
     try:
-        return kernel(0, n_threads, sync, *args)
+        for thread, helper in enumerate(helpers, start=1):
+            copy = _Copy(kernel, (thread, n_threads, sync, *args))
+            helper.jobs.put(copy)
+            copies.append(copy)
+        result = kernel(0, n_threads, sync, *args)
+    except BaseException:
+        if sync[_ENTRY] != _RUNNING:
+            sync[_ENTRY] = _ABANDONED
+        raise
     finally:
-        _wait_all(finished)
+        _wait_all(copies)
         _give_back(helpers)
+    for copy in copies:
+        if copy.error is not None:
+            raise copy.error
+    return result
 
 
-def _wait_all(finished):
+def _wait_all(copies):
     """Wait for every helper's copy, even through Ctrl-C, then re-raise it.
 
     Returning early would let helper threads go on writing the caller's
     buffers after the caller believes the kernel is done.
     """
     interrupted = None
-    for done in finished:
+    for copy in copies:
         while True:
             try:
-                done.wait()
+                copy.done.wait()
                 break
             except BaseException as error:  # KeyboardInterrupt while waiting
                 interrupted = error
