@@ -44,7 +44,6 @@ from ._validation import (
     PARAMETER_CONSTRAINTS,
     REGRESSOR_CONSTRAINTS,
     check_fits_dtype,
-    check_n_jobs,
     check_poisson_targets,
     check_validation_fraction,
     hidden_layer_sizes_list,
@@ -287,7 +286,6 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
     # Fitting
 
     def _fit(self, X, y, sample_weight=None, incremental=False):
-        check_n_jobs(self.n_jobs)
         check_validation_fraction(self.early_stopping, self.validation_fraction)
         hidden_layer_sizes = hidden_layer_sizes_list(self.hidden_layer_sizes)
         first_pass = not hasattr(self, "coefs_") or (
@@ -437,7 +435,9 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
                     )
                     in_epoch = False
                     self.n_iter_ += 1
-                    self.loss_ = accumulated_loss / n_samples
+                    self.loss_ = self._reported_loss(
+                        accumulated_loss / n_samples, X.dtype
+                    )
                     self.t_ += n_samples
                     self.loss_curve_.append(self.loss_)
                     if self.verbose:
@@ -520,9 +520,20 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
             f"(learning_rate_init={self.learning_rate_init}) is likely too large "
             "for this data, or the input features are not scaled; lower "
             "learning_rate_init or standardise X (e.g. with "
-            "sklearn.preprocessing.StandardScaler). The weights from before "
-            "this iteration are kept on the estimator."
+            "sklearn.preprocessing.StandardScaler)."
+            f"{self._target_scale_hint(training_data[1])} The weights from "
+            "before this iteration are kept on the estimator."
         )
+
+    def _target_scale_hint(self, target):
+        """A sentence on the targets' scale when it may explain a divergence
+        (regression only: class targets are 0 or 1)."""
+        return ""
+
+    def _reported_loss(self, loss, dtype):
+        """The loss as loss_ and loss_curve_ hold it. The kernels sum it in
+        float64; scikit-learn's classifier reports float64 for any data."""
+        return np.float64(loss)
 
     def _stopping_message(self):
         if self.early_stopping:
@@ -644,7 +655,7 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
                 },
             )
         self.n_iter_ = min(result.nit, self.max_iter)
-        self.loss_ = np.float64(result.fun)
+        self.loss_ = self._reported_loss(result.fun, X.dtype)
         params[...] = result.x
         if not np.isfinite(params).all() or not np.isfinite(self.loss_):
             # Keep the weights training started from rather than NaN.
@@ -693,6 +704,12 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
                     "The network's weights (coefs_ or intercepts_) contain NaN "
                     "or infinity, so its outputs would too; fit does not leave "
                     "such weights, so they were set or loaded from elsewhere."
+                )
+            if _holds_non_finite(X):
+                raise ValueError(
+                    "X holds NaN or infinite values, which predict did not check "
+                    "because scikit-learn's assume_finite=True is set; remove or "
+                    "impute them (e.g. with sklearn.impute.SimpleImputer)."
                 )
             largest_weight = max(float(np.abs(c).max()) for c in self.coefs_)
             largest_input = float(abs(X).max())
@@ -1509,6 +1526,26 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
 
     def _output_activation(self):
         return "exp" if self.loss == "poisson" else "identity"
+
+    def _reported_loss(self, loss, dtype):
+        # scikit-learn's regressor computes its loss in the data's dtype, so
+        # float32 data give float32 losses (and no-improvement decisions
+        # between float32 values).
+        return dtype.type(loss)
+
+    # Targets beyond this magnitude are named when a fit diverges: with a
+    # loss that grows with their square, they make large gradients too.
+    _LARGE_TARGET = 1e3
+
+    def _target_scale_hint(self, target):
+        largest = float(np.abs(target).max()) if target.size else 0.0
+        if not largest > self._LARGE_TARGET:
+            return ""
+        return (
+            f" The targets reach {largest:.3g} in absolute value, which also makes "
+            "the gradients large; scale y too (e.g. with "
+            "sklearn.compose.TransformedTargetRegressor and a StandardScaler)."
+        )
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(

@@ -40,7 +40,12 @@ PARAMETER_CONSTRAINTS = {
         Options(Real, {np.inf}),
     ],
     "max_fun": [Interval(Integral, 1, None, closed="left")],
-    "n_jobs": [Integral, None],
+    # 0 threads cannot train; negative values count back from the cores.
+    "n_jobs": [
+        Interval(Integral, None, -1, closed="right"),
+        Interval(Integral, 1, None, closed="left"),
+        None,
+    ],
 }
 
 # MLPRegressor's extra parameter (MLPClassifier's loss is fixed).
@@ -72,15 +77,6 @@ def hidden_layer_sizes_list(hidden_layer_sizes):
                 f"each hidden layer), got {hidden_layer_sizes!r}."
             )
     return [int(size) for size in sizes]
-
-
-def check_n_jobs(n_jobs):
-    """n_jobs=0 means no thread at all, which cannot train."""
-    if n_jobs == 0:
-        raise ValueError(
-            "n_jobs == 0 is not allowed: use None or -1 for all cores, or a "
-            "positive number of threads."
-        )
 
 
 def check_poisson_targets(y):

@@ -306,8 +306,8 @@ def test_poisson_rejects_negative_targets(method, no_compiled_code):
         ("activation", "softplus", r"'activation' parameter .* among"),
         ("solver", "rmsprop", r"'solver' parameter .* among"),
         ("learning_rate", "cosine", r"'learning_rate' parameter .* among"),
-        ("n_jobs", 0, "n_jobs == 0 is not allowed"),
-        ("n_jobs", 1.5, r"'n_jobs' parameter .* 'int' or None"),
+        ("n_jobs", 0, r"'n_jobs' parameter .* range \(-inf, -1\], an int in"),
+        ("n_jobs", 1.5, r"'n_jobs' parameter .* range \[1, inf\) or None"),
         ("shuffle", "yes", r"'shuffle' parameter .* 'bool'"),
     ],
 )
@@ -648,6 +648,27 @@ def test_non_finite_data_let_through_by_assume_finite_are_named(solver, where):
             estimator.fit(X, y)
     assert "learning_rate_init" not in str(error.value)
     assert _all_finite(estimator)
+
+
+@pytest.mark.parametrize("scale, named", [(1e200, True), (1.0, False)])
+def test_divergence_names_huge_regression_targets(scale, named):
+    estimator = small(MLPRegressor, max_iter=50, **DIVERGING["adam"])
+    with pytest.raises(ValueError, match="diverged") as error:
+        estimator.fit(X_REG, Y_REG * scale)
+    assert ("scale y too" in str(error.value)) == named
+    assert "learning_rate_init" in str(error.value)
+
+
+@pytest.mark.parametrize("estimator_class", [MLPClassifier, MLPRegressor])
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_non_finite_X_let_through_at_predict_is_named(estimator_class, value):
+    X, y = data_for(estimator_class)
+    estimator = small(estimator_class).fit(X, y)
+    X = X.copy()
+    X[0, 0] = value
+    with sklearn.config_context(assume_finite=True):
+        with pytest.raises(ValueError, match="X holds NaN or infinite values"):
+            estimator.predict(X)
 
 
 def test_unknown_solver_with_parameter_validation_skipped_raises(no_compiled_code):

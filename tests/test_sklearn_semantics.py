@@ -493,3 +493,29 @@ def test_tags_declare_what_is_supported(kind):
         assert ours.target_tags.multi_output and not theirs.target_tags.multi_output
     assert ours.estimator_type == theirs.estimator_type
     assert replace(ours, target_tags=theirs.target_tags) == theirs
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_reported_losses_have_scikit_learns_types(kind, solver, dtype):
+    # The kernels sum losses in float64; scikit-learn's regressor reports
+    # float32 ones for float32 data, its classifier float64 for any data.
+    X, y, *classes = make_task("multiclass" if kind == "classifier" else "regression")
+    X = X.astype(dtype)
+    if kind == "regressor":
+        y = y.astype(dtype)
+    fitted = []
+    for estimator_class in classes:
+        model = estimator_class(hidden_layer_sizes=(4,), solver=solver, max_iter=3)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fitted.append(model.fit(X, y))
+    for name in ("loss_", "best_loss_"):
+        # (Absent after lbfgs, from both.)
+        ours, theirs = (getattr(model, name, "absent") for model in fitted)
+        assert type(ours) is type(theirs)
+    if solver != "lbfgs":
+        assert [type(v) for v in fitted[0].loss_curve_] == [
+            type(v) for v in fitted[1].loss_curve_
+        ]
