@@ -366,7 +366,13 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         if not hasattr(self, "loss_curve_"):
             # The network was trained by L-BFGS, which keeps no such history.
             self._start_stochastic_history()
-        if not incremental or not hasattr(self, "_optimizer"):
+        if (
+            not incremental
+            or not hasattr(self, "_optimizer")
+            # Weights of another network assigned since (the kernels would
+            # read the state without bounds checks).
+            or not self._optimizer.serves(network.n_params, X.dtype)
+        ):
             self._optimizer = StochasticOptimizer(self, network.n_params, X.dtype)
             # A new fit counts epochs without improvement afresh: a count left
             # by an earlier fit would end a warm start after one epoch. The
@@ -751,8 +757,6 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
                 f"n_layers_={self.n_layers_}"
             )
         for layer, (coef, intercept) in enumerate(zip(coefs, intercepts)):
-            if problem is not None:
-                break
             if not (
                 isinstance(coef, np.ndarray)
                 and isinstance(intercept, np.ndarray)
@@ -770,7 +774,9 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
                     f"intercepts_[{layer}] has shape {intercept.shape} for "
                     f"coefs_[{layer}] of shape {coef.shape}"
                 )
-            fan_in = coef.shape[1] if coef.ndim == 2 else None
+            if problem is not None:
+                break
+            fan_in = coef.shape[1]
         if problem is None and fan_in != self.n_outputs_:
             problem = (
                 f"the last layer has {fan_in} units for n_outputs_={self.n_outputs_}"

@@ -42,6 +42,10 @@ class StochasticOptimizer:
         # Adam's step count, advanced by the kernel once per mini-batch.
         self.adam_step = np.zeros(1, dtype=np.int64)
 
+    def serves(self, n_params, dtype):
+        """Whether this state was made for parameters of this size and dtype."""
+        return self.state.shape[-1] == n_params and self.state.dtype == dtype
+
     def settings(self, alpha):
         """The float64 settings vector for the next epoch."""
         momentum, beta_1, beta_2, epsilon = self._fixed

@@ -131,6 +131,9 @@ def test_tuning_off_trains_each_epoch_in_one_call_on_all_threads(compare, monkey
     import fastmlp
     from fastmlp._kernels import _network
 
+    X = np.random.default_rng(0).normal(size=(2000, 5))
+    # A process's first call of the kernel runs on one thread (see _run_timed).
+    fastmlp.MLPRegressor(hidden_layer_sizes=(8,), max_iter=1).fit(X, X[:, 0])
     calls = []
     run_team = _network.run_team
     monkeypatch.setattr(
@@ -140,7 +143,6 @@ def test_tuning_off_trains_each_epoch_in_one_call_on_all_threads(compare, monkey
             calls.append(n_threads) or run_team(kernel, n_threads, *args)
         ),
     )
-    X = np.random.default_rng(0).normal(size=(2000, 5))
     model = fastmlp.MLPRegressor(
         hidden_layer_sizes=(8,), batch_size=10, max_iter=3, n_jobs=2
     )

@@ -583,6 +583,10 @@ def test_read_only_input_is_converted_once_per_fit(monkeypatch):
             lambda m: m.coefs_.__setitem__(0, m.coefs_[0].astype(np.float16)),
             "layer 0 is not a float32 or float64",
         ),
+        (
+            lambda m: m.coefs_.__setitem__(0, m.coefs_[0].tolist()),
+            "layer 0 is not a float32 or float64 ndarray",
+        ),
     ],
 )
 def test_assigned_weights_that_do_not_fit_the_network_are_named(
@@ -594,6 +598,33 @@ def test_assigned_weights_that_do_not_fit_the_network_are_named(
     for method in ("predict", "predict_proba"):
         with pytest.raises(ValueError, match=match):
             getattr(model, method)(X)
+
+
+def test_partial_fit_after_assigning_another_networks_weights():
+    # The optimizer state of the old network, read without bounds checks by
+    # the kernels, crashed the process; the new weights need a state of their
+    # own. Run in a child, which a crash would kill.
+    code = """
+        import json, warnings
+        import numpy as np
+        from sklearn.datasets import load_digits
+        from fastmlp import MLPClassifier
+        X, y = load_digits(return_X_y=True)
+        X = X / 16.0
+        rng = np.random.default_rng(0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = MLPClassifier(hidden_layer_sizes=(5,), max_iter=3,
+                                  random_state=0).fit(X, y)
+        model.coefs_ = [rng.standard_normal((64, 300)) * 0.05,
+                        rng.standard_normal((300, 10)) * 0.05]
+        model.intercepts_ = [np.zeros(300), np.zeros(10)]
+        model.set_params(hidden_layer_sizes=(300,))
+        for _ in range(3):
+            model.partial_fit(X, y)
+        print(json.dumps([model._optimizer.state.shape[1], model.score(X, y) > 0.5]))
+        """
+    assert run_child(code, timeout=120) == [64 * 300 + 300 * 10 + 300 + 10, True]
 
 
 @pytest.fixture
@@ -1266,10 +1297,10 @@ def test_the_tuner_serves_every_fit_but_is_not_pickled():
     assert restored._thread_tuner is not tuner
 
 
-def test_team_survives_a_copy_that_fails_to_start():
-    # Copy 0's dispatch can fail or be interrupted (Ctrl-C while the kernel
-    # loads or compiles) after the helpers have their copies: they must return
-    # rather than wait for it at a barrier, and stay usable.
+def test_team_survives_copies_that_fail_to_start():
+    # A copy's dispatch can fail, or copy 0's be interrupted (Ctrl-C while the
+    # kernel loads or compiles): the other copies must not wait for it at a
+    # barrier, the error must reach the caller, and the helpers stay usable.
     code = """
         import json
         import numpy as np
@@ -1278,8 +1309,7 @@ def test_team_survives_a_copy_that_fails_to_start():
 
         @njit(nogil=True)
         def meet(thread, n_threads, sync, out):
-            if not _team._entered(sync, thread):
-                return
+            _team._announce(sync, thread)
             _team._barrier(sync, n_threads)
             out[thread] = 1.0
 
@@ -1293,10 +1323,11 @@ def test_team_survives_a_copy_that_fails_to_start():
         out = np.zeros(2)
         meet(0, 1, np.zeros(_team.SYNC_SIZE, np.int64), out)
         results = {}
-        # Ctrl-C in copy 0 only; an error in every copy's dispatch (as for
-        # arguments the kernel cannot take), which copy 0 then also raises.
+        # Ctrl-C in copy 0; an error in every copy's dispatch (as for
+        # arguments the kernel cannot take); an error in the helper's only.
         cases = {"0": fails_in({0}, KeyboardInterrupt()),
-                 "all": fails_in({0, 1}, ValueError("no such kernel"))}
+                 "all": fails_in({0, 1}, ValueError("no such kernel")),
+                 "helper": fails_in({1}, ValueError("in copy 1"))}
         for name, kernel in cases.items():
             out[:] = 0.0
             try:
@@ -1304,46 +1335,128 @@ def test_team_survives_a_copy_that_fails_to_start():
                 results[name] = "returned"
             except BaseException as raised:
                 results[name] = [type(raised).__name__, out.tolist()]
+        helpers = list(_team._idle_helpers)
         out[:] = 0.0
         _team.run_team(meet, 2, out)
-        results["after"] = out.tolist()
+        results["after"] = [out.tolist(), all(h.is_alive() for h in helpers)]
         print(json.dumps(results))
         """
     results = run_child(code, timeout=120)
     assert results["0"] == ["KeyboardInterrupt", [0.0, 0.0]]
     assert results["all"] == ["ValueError", [0.0, 0.0]]
-    assert results["after"] == [1.0, 1.0]
+    # Copy 0 ran on past the barrier the helper never reached.
+    assert results["helper"] == ["ValueError", [1.0, 0.0]]
+    assert results["after"] == [[1.0, 1.0], True]
 
 
-def test_failing_helper_copy_is_reported_and_the_helper_kept():
+def test_only_the_calling_thread_compiles_a_team_kernel():
     code = """
-        import json
+        import json, threading
+        import numpy as np
+        from numba import njit
+        from numba.core import event
+        from fastmlp._kernels import _team
+
+        @njit(nogil=True)
+        def meet(thread, n_threads, sync, out):
+            _team._announce(sync, thread)
+            _team._barrier(sync, n_threads)
+            out[thread] = 1.0
+
+        compiling = []
+
+        class Listener(event.Listener):
+            def on_start(self, ev):
+                compiling.append(threading.current_thread().name)
+
+            def on_end(self, ev):
+                pass
+
+        out = np.zeros(2)
+        _team.run_team(lambda *args: None, 2)  # start the helper
+        with event.install_listener("numba:compile", Listener()):
+            _team.run_team(meet, 2, out)
+        print(json.dumps([sorted(set(compiling)), out.tolist()]))
+        """
+    assert run_child(code, timeout=120) == [["MainThread"], [1.0, 1.0]]
+
+
+def test_first_call_of_a_kernel_in_a_process_runs_on_one_thread():
+    # It compiles or loads the kernel; later calls use the whole team.
+    code = """
+        import json, warnings
+        import numpy as np
+        from fastmlp import MLPRegressor
+        from fastmlp._kernels import _network
+        calls = []
+        run_team = _network.run_team
+        def recording(kernel, n_threads, *args):
+            calls.append([kernel.py_func.__name__, n_threads])
+            return run_team(kernel, n_threads, *args)
+        _network.run_team = recording
+        X = np.random.default_rng(0).normal(size=(1000, 5))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = MLPRegressor(hidden_layer_sizes=(8,), max_iter=2, n_jobs=2)
+            model.fit(X, X[:, 0])
+            model.predict(X)
+            model.predict(X)
+            model.fit(X.astype(np.float32), X[:, 0])
+        print(json.dumps(calls))
+        """
+    assert run_child(code, timeout=120) == [
+        ["_epoch", 1],
+        ["_epoch", 2],
+        ["_predict", 1],
+        ["_predict", 2],
+        ["_epoch", 1],
+        ["_epoch", 2],
+    ]
+
+
+def test_idle_helpers_keep_no_arrays_alive():
+    code = """
+        import gc, json, weakref
         import numpy as np
         from numba import njit
         from fastmlp._kernels import _team
 
         @njit(nogil=True)
         def mark(thread, n_threads, sync, out):
-            if _team._entered(sync, thread):
-                out[thread] = 1.0
-
-        def fails_in_helper(thread, *args):
-            if thread == 1:
-                raise ValueError("in copy 1")
-            return mark(thread, *args)
+            _team._announce(sync, thread)
+            out[thread] = 1.0
 
         out = np.zeros(2)
-        try:
-            _team.run_team(fails_in_helper, 2, out)
-            first = "returned"
-        except ValueError as raised:
-            first = str(raised)
-        helpers = list(_team._idle_helpers)
-        out[:] = 0.0
         _team.run_team(mark, 2, out)
-        print(json.dumps([first, out.tolist(), all(h.is_alive() for h in helpers)]))
+        alive = weakref.ref(out)
+        del out
+        gc.collect()
+        print(json.dumps(alive() is None))
         """
-    assert run_child(code, timeout=120) == ["in copy 1", [1.0, 1.0], True]
+    assert run_child(code, timeout=120) is True
+
+
+def test_ctrl_c_while_the_first_fit_compiles_leaves_numba_usable(tmp_path):
+    # Ctrl-C while copy 0 waited for a helper that compiled the kernel left
+    # Numba's compiler lock taken, and the next compile (here, predict's)
+    # waited forever.
+    code = """
+        import _thread, json, threading
+        from sklearn.datasets import load_digits
+        from fastmlp import MLPClassifier
+        X, y = load_digits(return_X_y=True)
+        model = MLPClassifier(hidden_layer_sizes=(20,), max_iter=3, n_jobs=2)
+        timer = threading.Timer(1.0, _thread.interrupt_main)
+        try:
+            timer.start()
+            model.fit(X / 16.0, y)
+            timer.join()
+        except KeyboardInterrupt:
+            pass
+        print(json.dumps(model.predict(X / 16.0).shape))
+        """
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    assert run_child(code, timeout=300, env=env) == [1797]
 
 
 @pytest.mark.parametrize("delay", [0.0, 0.02, 0.05, 0.1])

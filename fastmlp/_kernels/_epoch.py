@@ -50,7 +50,7 @@ from ._optim import (
     _finish_gradient_span,
     _step_span,
 )
-from ._team import _barrier, _claim, _entered, _reset
+from ._team import _announce, _barrier, _claim, _reset
 from ._views import _block, _prefetch, _span, _untracked
 
 # Work-item counters of the phases: chunks and tiles alternate within every
@@ -210,8 +210,7 @@ def _epoch(
     batch left them, or negative in an epoch's first call. Thread 0 updates
     both before returning.
     """
-    if not _entered(sync, thread):
-        return
+    _announce(sync, thread)
     # Arrays and views below hold no reference counts (see _views): the
     # threads would otherwise update the same counts from both cores.
     x, data, indices, indptr = (
@@ -439,8 +438,7 @@ def _loss_and_gradient(
     exact gradient of the returned loss. ``rows`` is 0..n_samples - 1;
     ``transposed`` is scratch for W.T, as in ``_epoch``.
     """
-    if not _entered(sync, thread):
-        return 0.0
+    _announce(sync, thread)
     # Untracked, as in _epoch.
     x, data, indices, indptr = (
         _untracked(x),
@@ -573,8 +571,7 @@ def _predict(
     Blocks of ``PREDICT_ROWS`` rows are claimed by the threads; thread ``t``
     works in ``acts[t]``, laid out by ``act_offsets`` for one block.
     """
-    if not _entered(sync, thread):
-        return
+    _announce(sync, thread)
     # Untracked, as in _epoch.
     x, data, indices, indptr = (
         _untracked(x),

@@ -24,17 +24,17 @@ import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
 
-from .._config import HELPER_JIT_OPTIONS
+from .._config import HELPER_JIT_OPTIONS, JIT_OPTIONS
 
 # Slots of the sync array, one cache line (8 int64) apart to avoid false sharing:
-# the barrier's arrival count and generation, whether copy 0 runs (see
-# _entered), then one work-item counter per phase.
-_ARRIVED, _GENERATION, _ENTRY, _COUNTERS = 0, 8, 16, 24
+# the barrier's arrival count and generation, the state of the call (see
+# run_team), then one work-item counter per phase.
+_ARRIVED, _GENERATION, _STATE, _COUNTERS = 0, 8, 16, 24
 N_COUNTERS = 3
 SYNC_SIZE = _COUNTERS + 8 * N_COUNTERS
 
-# Values of the _ENTRY slot: copy 0 has started, or the caller gave up before
-# it could (0 until either happens).
+# Values of the _STATE slot: 0 until copy 0 has started (_RUNNING), or until
+# the call is abandoned: copy 0 never started, or a helper's copy failed to.
 _RUNNING, _ABANDONED = 1, -1
 
 # Spins on the generation counter before yielding the core to the OS; waits are
@@ -116,31 +116,42 @@ def _barrier(sync, n_threads):
         return
     spins = 0
     while _atomic_load(sync, _GENERATION) == generation:
+        # A copy that failed to start never arrives: stop waiting for it. The
+        # call's results are then discarded (run_team raises).
+        if _atomic_load(sync, _STATE) == _ABANDONED:
+            return
         spins += 1
         if spins > _SPINS_BEFORE_YIELD:
             _sched_yield()
 
 
 @njit(**HELPER_JIT_OPTIONS)
-def _entered(sync, thread):
-    """Whether this copy of the kernel is to run; every kernel starts with it.
-
-    Copy 0 runs in the calling thread, whose Python-level dispatch (type
-    checks, loading or compiling the machine code) can fail or be interrupted
-    by Ctrl-C before copy 0 starts. The other copies would then wait at the
-    first barrier forever, so they first wait for copy 0 to announce itself,
-    and return at once if the caller marks the call abandoned instead.
-    """
+def _announce(sync, thread):
+    """Copy 0 tells the waiting helpers that it runs (see ``_await_copy_0``);
+    every kernel starts with this."""
     if thread == 0:
-        _atomic_store(sync, _ENTRY, _RUNNING)
-        return True
-    spins = 0
+        _atomic_store(sync, _STATE, _RUNNING)
+
+
+@njit(**JIT_OPTIONS)
+def _await_copy_0(sync):
+    """Wait, without the GIL, until copy 0 of a team call has started or the
+    call is abandoned; returns the call's state (``_RUNNING``, ``_ABANDONED``).
+
+    The wait is short (copy 0's dispatch) unless copy 0 compiles the kernel,
+    which the callers avoid (a kernel's first call runs on one thread), and it
+    never sleeps: measured on the 2-core benchmark machine, helpers that had
+    slept between looks while copy 0 compiled (200 us at a time, after 20 ms
+    of yielding) were often scheduled on their caller's core afterwards, and
+    the whole process then trained as slowly on two threads as on one.
+    """
+    looks = 0
     while True:
-        entry = _atomic_load(sync, _ENTRY)
-        if entry != 0:
-            return entry == _RUNNING
-        spins += 1
-        if spins > _SPINS_BEFORE_YIELD:
+        state = _atomic_load(sync, _STATE)
+        if state != 0:
+            return state
+        looks += 1
+        if looks > _SPINS_BEFORE_YIELD:
             _sched_yield()
 
 
@@ -162,10 +173,18 @@ class _Copy:
     """One helper's copy of a kernel call: its arguments, and once ``done`` is
     set, the error it raised (None if it ran through)."""
 
-    def __init__(self, kernel, args):
-        self.kernel, self.args = kernel, args
+    def __init__(self, kernel, sync, args):
+        self.kernel, self.sync, self.args = kernel, sync, args
         self.done = threading.Event()
         self.error = None
+
+
+# Compiled (or loaded from the disk cache) on import. This is usually the
+# first compiled call of the process, which sets up Numba's machinery: a
+# Ctrl-C arriving in the middle of that setup leaves Numba unusable in the
+# process, so it is not left to the first fit, where a user may well press
+# Ctrl-C.
+_await_copy_0(np.full(SYNC_SIZE, _RUNNING, dtype=np.int64))
 
 
 class _Helper(threading.Thread):
@@ -186,11 +205,21 @@ class _Helper(threading.Thread):
         while True:
             copy = self.jobs.get()
             try:
-                copy.kernel(*copy.args)
+                # A helper dispatches the kernel only once copy 0 runs, so it
+                # never compiles it: it would hold Numba's compiler lock while
+                # the caller waited for it, a wait that Ctrl-C does not
+                # interrupt and that ends with the lock left taken when Ctrl-C
+                # is handled just as it is acquired.
+                if _await_copy_0(copy.sync) == _RUNNING:
+                    copy.kernel(*copy.args)
             except BaseException as error:
                 copy.error = error
+                copy.sync[_STATE] = _ABANDONED
             finally:
+                # An idle helper keeps no buffers of the call alive.
+                copy.args = None
                 copy.done.set()
+                copy = None
 
 
 # Idle helpers. A team takes its helpers for itself for the whole call and gives
@@ -236,11 +265,13 @@ def run_team(kernel, n_threads, *args):
     """Run ``kernel(thread, n_threads, sync, *args)`` on ``n_threads`` threads.
 
     The calling thread runs copy 0 and its result is returned; the other copies
-    run on helper threads kept between calls (the kernel releases the GIL). If
-    helper threads cannot be started, no copy runs and the error is raised.
-    If copy 0 fails to start (Ctrl-C or an error in its dispatch), the others
-    return without running (see ``_entered``) and the error is raised once
-    they have.
+    run on helper threads kept between calls (the kernel releases the GIL),
+    each started once copy 0 has (so that only the caller ever compiles the
+    kernel). If helper threads cannot be started, no copy runs and the error
+    is raised. If copy 0 fails to start (Ctrl-C or an error in its dispatch),
+    the others do not run and the error is raised once they are done; if a
+    helper's copy fails to start, the others stop waiting for it at barriers
+    and its error is raised, the call's results being unusable.
     """
     sync = np.zeros(SYNC_SIZE, dtype=np.int64)
     if n_threads == 1:
@@ -249,15 +280,14 @@ def run_team(kernel, n_threads, *args):
     copies = []
     try:
         for thread, helper in enumerate(helpers, start=1):
-            copy = _Copy(kernel, (thread, n_threads, sync, *args))
+            copy = _Copy(kernel, sync, (thread, n_threads, sync, *args))
             helper.jobs.put(copy)
             copies.append(copy)
         result = kernel(0, n_threads, sync, *args)
-    except BaseException:
-        if sync[_ENTRY] != _RUNNING:
-            sync[_ENTRY] = _ABANDONED
-        raise
     finally:
+        # Copy 0 is done; if it never started, the helpers must not wait for it.
+        if sync[_STATE] == 0:
+            sync[_STATE] = _ABANDONED
         _wait_all(copies)
         _give_back(helpers)
     for copy in copies:
