@@ -60,6 +60,24 @@ _NON_FINITE_DATA = (
 )
 
 
+def _penalty_overflow_message(alpha, coefs):
+    """The reason to give when the L2 penalty alpha / 2 * ||W||^2 of these
+    weights is too large for float64, else None: a huge alpha makes the loss
+    infinite whatever the learning rate or the data."""
+    squares = sum(float(np.sum(np.square(coef, dtype=np.float64))) for coef in coefs)
+    with np.errstate(over="ignore"):
+        penalty = 0.5 * alpha * squares
+    # Weights that a too-large learning rate blew up overflow with any alpha;
+    # only name alpha when the weights alone were representable and alpha
+    # (more than 1) is what pushed the penalty over.
+    if np.isfinite(penalty) or not np.isfinite(squares) or alpha <= 1.0:
+        return None
+    return (
+        f"The L2 penalty overflows: alpha={alpha} times the squared weights "
+        f"({squares:.3g}) is too large for float64; lower alpha."
+    )
+
+
 def _holds_non_finite(*arrays):
     """Whether any of these dense or sparse arrays holds NaN or infinity."""
     return any(
@@ -520,6 +538,13 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
                 f"{_NON_FINITE_DATA} The weights from before this iteration are "
                 "kept on the estimator."
             )
+        penalty_overflow = _penalty_overflow_message(self.alpha, self.coefs_)
+        if penalty_overflow:
+            raise ValueError(
+                f"Training diverged at iteration {self.n_iter_ + 1}: {what}. "
+                f"{penalty_overflow} The weights from before this iteration are "
+                "kept on the estimator."
+            )
         raise ValueError(
             f"Training diverged at iteration {self.n_iter_ + 1}: {what}. The "
             "learning rate "
@@ -669,6 +694,11 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
             if _holds_non_finite(X, target, weights):
                 raise ValueError(
                     f"L-BFGS failed: the loss is not finite. {_NON_FINITE_DATA}"
+                )
+            penalty_overflow = _penalty_overflow_message(self.alpha, self.coefs_)
+            if penalty_overflow:
+                raise ValueError(
+                    f"L-BFGS failed: the loss is not finite. {penalty_overflow}"
                 )
             raise ValueError(
                 "L-BFGS produced non-finite weights. The input data may contain "

@@ -690,6 +690,20 @@ def test_divergence_names_huge_regression_targets(scale, named):
     assert "learning_rate_init" in str(error.value)
 
 
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+@pytest.mark.parametrize("estimator_class", [MLPClassifier, MLPRegressor])
+def test_overflowing_l2_penalty_names_alpha(estimator_class, solver):
+    # alpha / 2 * ||W||^2 beyond float64 makes the loss infinite whatever the
+    # learning rate and the data: the error must say so, not blame those.
+    X, y = data_for(estimator_class)
+    estimator = small(estimator_class, solver=solver, alpha=1e308)
+    with pytest.raises(ValueError, match="L2 penalty overflows: alpha=1e\\+308"):
+        estimator.fit(X, y)
+    assert _all_finite(estimator)
+    # A large alpha whose penalty fits in float64 trains.
+    assert _all_finite(small(estimator_class, solver=solver, alpha=10.0).fit(X, y))
+
+
 @pytest.mark.parametrize("estimator_class", [MLPClassifier, MLPRegressor])
 @pytest.mark.parametrize("value", [np.nan, np.inf])
 def test_non_finite_X_let_through_at_predict_is_named(estimator_class, value):
