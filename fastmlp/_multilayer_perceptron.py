@@ -309,6 +309,11 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         first_pass = not hasattr(self, "coefs_") or (
             not self.warm_start and not incremental
         )
+        if not first_pass:
+            # Training goes on from coefs_ and intercepts_, which may have been
+            # assigned since: they are copied into the kernels' buffer by
+            # shape, so a missing or broadcast array would go unnoticed.
+            self._check_fitted_weights()
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         if not first_pass:
             # Continue in the dtype the network was trained in.

@@ -592,12 +592,20 @@ def test_read_only_input_is_converted_once_per_fit(monkeypatch):
 def test_assigned_weights_that_do_not_fit_the_network_are_named(
     change, match, no_compiled_code_after_fit
 ):
+    # Training goes on from assigned weights too (partial_fit, warm start),
+    # and copying them into the kernels' buffer would broadcast or skip
+    # arrays that do not fit: the same check comes first.
     X, y = data_for(MLPClassifier)
     model = no_compiled_code_after_fit(small(MLPClassifier).fit(X, y))
     change(model)
     for method in ("predict", "predict_proba"):
         with pytest.raises(ValueError, match=match):
             getattr(model, method)(X)
+    with pytest.raises(ValueError, match=match):
+        model.partial_fit(X, y)
+    model.set_params(warm_start=True)
+    with pytest.raises(ValueError, match=match):
+        model.fit(X, y)
 
 
 def test_partial_fit_after_assigning_another_networks_weights():
@@ -1426,6 +1434,45 @@ def test_first_call_of_a_kernel_in_a_process_runs_on_one_thread():
         ["_epoch", 1],
         ["_epoch", 2],
     ]
+
+
+def test_ctrl_c_while_waiting_for_helpers_gives_them_back():
+    # Copy 0 returns at once and the helper works on: the Ctrl-C lands while
+    # the caller waits for the helper. The helper must rejoin the idle pool,
+    # not be replaced by a new thread on every interrupted call.
+    code = """
+        import _thread, json, threading
+        import numpy as np
+        from numba import njit
+        from fastmlp._kernels import _team
+
+        @njit(nogil=True)
+        def slow_helper(thread, n_threads, sync, out, n):
+            _team._announce(sync, thread)
+            if thread > 0:
+                total = 0.0
+                for i in range(n):
+                    total += np.sqrt(i + 1.0)
+                out[thread] = total
+
+        out = np.zeros(2)
+        slow_helper(0, 1, np.zeros(_team.SYNC_SIZE, np.int64), out, 1)
+        outcomes = []
+        for _ in range(4):
+            timer = threading.Timer(0.05, _thread.interrupt_main)
+            try:
+                timer.start()
+                _team.run_team(slow_helper, 2, out, 400_000_000)
+                outcomes.append("returned")
+            except KeyboardInterrupt:
+                outcomes.append("KeyboardInterrupt")
+            timer.join()
+        teams = [t for t in threading.enumerate() if t.name == "fastmlp-team"]
+        print(json.dumps([outcomes, len(teams), len(_team._idle_helpers)]))
+        """
+    outcomes, n_helper_threads, n_idle = run_child(code, timeout=300)
+    assert "KeyboardInterrupt" in outcomes
+    assert n_helper_threads == 1 and n_idle == 1
 
 
 def test_idle_helpers_keep_no_arrays_alive():

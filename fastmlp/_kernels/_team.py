@@ -288,8 +288,12 @@ def run_team(kernel, n_threads, *args):
         # Copy 0 is done; if it never started, the helpers must not wait for it.
         if sync[_STATE] == 0:
             sync[_STATE] = _ABANDONED
-        _wait_all(copies)
-        _give_back(helpers)
+        try:
+            _wait_all(copies)
+        finally:
+            # _wait_all re-raises a Ctrl-C only once every copy is done, so the
+            # helpers are idle either way; without this they would be lost.
+            _give_back(helpers)
     for copy in copies:
         if copy.error is not None:
             raise copy.error
