@@ -64,8 +64,10 @@ def _penalty_overflow_message(alpha, coefs):
     """The reason to give when the L2 penalty alpha / 2 * ||W||^2 of these
     weights is too large for float64, else None: a huge alpha makes the loss
     infinite whatever the learning rate or the data."""
-    squares = sum(float(np.sum(np.square(coef, dtype=np.float64))) for coef in coefs)
     with np.errstate(over="ignore"):
+        squares = sum(
+            float(np.sum(np.square(coef, dtype=np.float64))) for coef in coefs
+        )
         penalty = 0.5 * alpha * squares
     # Weights that a too-large learning rate blew up overflow with any alpha;
     # only name alpha when the weights alone were representable and alpha
