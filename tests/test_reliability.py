@@ -712,6 +712,25 @@ def test_overflowing_l2_penalty_names_alpha(estimator_class, solver):
     assert _all_finite(small(estimator_class, solver=solver, alpha=10.0).fit(X, y))
 
 
+@pytest.mark.parametrize("scale, alpha", [(1e160, 1e-4), (1.0, 1e300)])
+def test_adam_with_overflowing_squared_gradients_trains_as_scikit_learn(scale, alpha):
+    # Gradients past about 1e154 overflow Adam's second moment to inf, which
+    # makes scikit-learn's step 0. A fast-math rewrite of the moment update
+    # once made it inf - inf = NaN here, and the fit raised.
+    from sklearn.neural_network import MLPClassifier as SkMLPClassifier
+
+    X, y = data_for(MLPClassifier)
+    params = dict(hidden_layer_sizes=(6,), max_iter=3, random_state=0, alpha=alpha)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = MLPClassifier(**params).fit(X * scale, y)
+        theirs = SkMLPClassifier(**params).fit(X * scale, y)
+    assert _all_finite(ours)
+    assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-12)
+    for mine, reference in zip(ours.coefs_, theirs.coefs_):
+        assert_allclose(mine, reference, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("estimator_class", [MLPClassifier, MLPRegressor])
 @pytest.mark.parametrize("value", [np.nan, np.inf])
 def test_non_finite_X_let_through_at_predict_is_named(estimator_class, value):

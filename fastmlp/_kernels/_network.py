@@ -35,6 +35,8 @@ from ._optim import (
     LEARNING_RATE,
     MOMENTUM,
     N_SETTINGS,
+    ONE_MINUS_BETA_1,
+    ONE_MINUS_BETA_2,
     SOLVERS,
 )
 from ._team import ThreadCountTuner, run_team
@@ -456,6 +458,8 @@ def optimizer_settings(learning_rate, momentum, beta_1, beta_2, epsilon, alpha):
     settings[MOMENTUM] = momentum
     settings[BETA_1] = beta_1
     settings[BETA_2] = beta_2
+    settings[ONE_MINUS_BETA_1] = 1.0 - beta_1
+    settings[ONE_MINUS_BETA_2] = 1.0 - beta_2
     settings[EPSILON] = epsilon
     settings[ALPHA] = alpha
     return settings

@@ -18,8 +18,13 @@ SGD, ADAM = 0, 1
 SOLVERS = {"sgd": SGD, "adam": ADAM}
 
 # Positions in the float64 vector of optimizer settings handed to the kernels.
+# 1 - beta is passed in, not computed here: with fast-math reassociation, LLVM
+# rewrites beta * v + (1 - beta) * g^2 as g^2 + beta * (v - g^2), which turns
+# an overflowing g^2 into inf - inf = NaN, where scikit-learn's moment is inf
+# and its step is 0.
 LEARNING_RATE, MOMENTUM, BETA_1, BETA_2, EPSILON, ALPHA = range(6)
-N_SETTINGS = 6
+ONE_MINUS_BETA_1, ONE_MINUS_BETA_2 = 6, 7
+N_SETTINGS = 8
 
 
 @njit(**INNER_JIT_OPTIONS)
@@ -73,8 +78,8 @@ def _step_span(
         beta_1 = dtype(settings[BETA_1])
         beta_2 = dtype(settings[BETA_2])
         # As scikit-learn: 1 - beta is rounded once, in float64, then cast.
-        one_minus_beta_1 = dtype(1.0 - settings[BETA_1])
-        one_minus_beta_2 = dtype(1.0 - settings[BETA_2])
+        one_minus_beta_1 = dtype(settings[ONE_MINUS_BETA_1])
+        one_minus_beta_2 = dtype(settings[ONE_MINUS_BETA_2])
         epsilon = dtype(settings[EPSILON])
         for k in range(length):
             g = (gradient[k] + alpha * weights[k]) / scale
