@@ -539,29 +539,25 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
             if np.isfinite(diverged_loss)
             else f"the loss became {diverged_loss}"
         )
-        if _holds_non_finite(*training_data):
-            raise ValueError(
-                f"Training diverged at iteration {self.n_iter_ + 1}: {what}. "
-                f"{_NON_FINITE_DATA} The weights from before this iteration are "
-                "kept on the estimator."
-            )
-        penalty_overflow = _penalty_overflow_message(self.alpha, self.coefs_)
-        if penalty_overflow:
-            raise ValueError(
-                f"Training diverged at iteration {self.n_iter_ + 1}: {what}. "
-                f"{penalty_overflow} The weights from before this iteration are "
-                "kept on the estimator."
-            )
-        raise ValueError(
-            f"Training diverged at iteration {self.n_iter_ + 1}: {what}. The "
-            "learning rate "
-            f"(learning_rate_init={self.learning_rate_init}) is likely too large "
-            "for this data, or the input features are not scaled; lower "
-            "learning_rate_init or standardise X (e.g. with "
+        cause = self._certain_divergence_cause(*training_data) or (
+            f"The learning rate (learning_rate_init={self.learning_rate_init}) "
+            "is likely too large for this data, or the input features are not "
+            "scaled; lower learning_rate_init or standardise X (e.g. with "
             "sklearn.preprocessing.StandardScaler)."
-            f"{self._target_scale_hint(training_data[1])} The weights from "
-            "before this iteration are kept on the estimator."
+            f"{self._target_scale_hint(training_data[1])}"
         )
+        raise ValueError(
+            f"Training diverged at iteration {self.n_iter_ + 1}: {what}. {cause} "
+            "The weights from before this iteration are kept on the estimator."
+        )
+
+    def _certain_divergence_cause(self, X, target, weights):
+        """The sentence naming what made training diverge when that is known
+        for certain (non-finite data, an L2 penalty beyond float64), else
+        None; the weights are those training went on from."""
+        if _holds_non_finite(X, target, weights):
+            return _NON_FINITE_DATA
+        return _penalty_overflow_message(self.alpha, self.coefs_)
 
     def _target_scale_hint(self, target):
         """A sentence on the targets' scale when it may explain a divergence
@@ -698,15 +694,9 @@ class BaseMultilayerPerceptron(BaseEstimator, metaclass=ABCMeta):
         if not np.isfinite(params).all() or not np.isfinite(self.loss_):
             # Keep the weights training started from rather than NaN.
             params[...] = initial_params
-            if _holds_non_finite(X, target, weights):
-                raise ValueError(
-                    f"L-BFGS failed: the loss is not finite. {_NON_FINITE_DATA}"
-                )
-            penalty_overflow = _penalty_overflow_message(self.alpha, self.coefs_)
-            if penalty_overflow:
-                raise ValueError(
-                    f"L-BFGS failed: the loss is not finite. {penalty_overflow}"
-                )
+            cause = self._certain_divergence_cause(X, target, weights)
+            if cause:
+                raise ValueError(f"L-BFGS failed: the loss is not finite. {cause}")
             raise ValueError(
                 "L-BFGS produced non-finite weights. The input data may contain "
                 "very large values; scale them (e.g. with StandardScaler)."
