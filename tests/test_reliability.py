@@ -1539,6 +1539,40 @@ def test_ctrl_c_while_the_first_fit_compiles_leaves_numba_usable(tmp_path):
     assert run_child(code, timeout=300, env=env) == [1797]
 
 
+def test_ctrl_c_waits_for_a_kernels_first_dispatch():
+    # A Ctrl-C inside llvmlite's callback that loads a cached kernel crashed
+    # the process. Here one arrives just as the first kernel call of the
+    # process starts: it must take effect only once that call has returned.
+    code = """
+        import json, os, signal, warnings
+        from sklearn.datasets import load_digits
+        from fastmlp import MLPClassifier
+        from fastmlp._kernels import _network
+        X, y = load_digits(return_X_y=True)
+        real_run_team, log = _network.run_team, []
+
+        def interrupted_run_team(kernel, n_threads, *args):
+            if not log:
+                log.append("Ctrl-C")
+                os.kill(os.getpid(), signal.SIGINT)
+            result = real_run_team(kernel, n_threads, *args)
+            log.append("ran")
+            return result
+
+        _network.run_team = interrupted_run_team
+        model = MLPClassifier(hidden_layer_sizes=(5,), max_iter=2, random_state=0)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.fit(X / 16.0, y)
+        restored = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        print(json.dumps([log[:2], [str(w.message) for w in caught], restored]))
+        """
+    log, messages, handler_restored = run_child(code, timeout=180)
+    assert log == ["Ctrl-C", "ran"]
+    assert "Training interrupted by user." in messages
+    assert handler_restored
+
+
 @pytest.mark.parametrize("delay", [0.0, 0.02, 0.05, 0.1])
 def test_ctrl_c_as_the_first_fit_starts_never_hangs(delay):
     # Ctrl-C while the first multi-threaded call of a process still loads (or
